@@ -1,0 +1,48 @@
+# Modelgate developer commands. `make run` and `make test` are the two the README promises:
+# each creates .venv on first use (Python 3.11+ and git are all a fresh machine needs).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
+PIN    := -c requirements/constraints.txt
+
+.DEFAULT_GOAL := help
+.PHONY: help run test test-unit lint fmt migrate worker clean
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) --upgrade pip
+
+$(VENV)/.runtime: $(BIN)/python pyproject.toml requirements/constraints.txt
+	$(PIP) $(PIN) -e .
+	@touch $@
+
+$(VENV)/.test: $(VENV)/.runtime
+	$(PIP) $(PIN) -e '.[test]'
+	@touch $@
+
+run: $(VENV)/.runtime ## Serve on the embedded default (SQLite in ./modelgate.db, port 5000)
+	$(BIN)/modelgate serve
+
+test: $(VENV)/.test ## Run the whole test suite (PostgreSQL too when MODELGATE_TEST_DATABASE_URL is set)
+	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.test ## Run the unit tests only (no database)
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(VENV)/.test ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(VENV)/.test ## Format and autofix with ruff
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+migrate: $(VENV)/.runtime ## Apply migrations to MODELGATE_DATABASE_URL (or the embedded database)
+	$(BIN)/modelgate db upgrade
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,32 @@
+"""The native HTTP API (/api/v1) and operational routes; one Blueprint per resource."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from registry.api import health, registered_models, resolve, transitions, versions
+from registry.extensions import ModelgateApi
+
+
+def init_app(app: Flask) -> ModelgateApi:
+    api = ModelgateApi(
+        app,
+        spec_kwargs={
+            "info": {
+                "description": "The native Modelgate API. Every error has the shape of "
+                "ErrorOut; see the README for the error codes."
+            },
+        },
+    )
+    api.spec.components.security_scheme(
+        "bearerAuth",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A Modelgate API token or an OIDC access token.",
+        },
+    )
+    for module in (registered_models, versions, transitions, resolve):
+        api.register_blueprint(module.blp)
+    app.register_blueprint(health.blp)
+    return api

@@ -1,0 +1,61 @@
+"""The application factory: settings, then extensions, then routes, then error handling."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, request
+
+from registry import api, auth, config, database, errors, observability
+from registry.domain import events
+from registry.extensions import db, migrate
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Build the service. ``overrides`` take setting names without the MODELGATE_ prefix.
+
+    Raises config.ConfigError when a setting is missing or malformed. Touches no database:
+    migrations are run by ``modelgate db upgrade`` (or ``serve`` on the embedded default).
+    """
+    settings = config.load(overrides=overrides)
+    app = Flask("registry")
+    app.config.update(settings)
+    app.config.update(
+        SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],
+        SQLALCHEMY_ENGINE_OPTIONS=database.engine_options(settings["DATABASE_URL"], settings),
+        API_TITLE="Modelgate",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+    db.init_app(app)
+    with app.app_context():
+        database.configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(database.migrations_directory()))
+    events.install()
+
+    observability.init_app(app)
+    app.before_request(_mark_read_only)
+    app.teardown_request(_clear_read_only)
+    app.before_request(auth.refuse_undeclared)
+    app.extensions["modelgate.api"] = api.init_app(app)
+    errors.register(app)
+    return app
+
+
+def _mark_read_only() -> None:
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        request.environ["modelgate.read_only"] = database.sqlite_read_only.set(True)
+
+
+def _clear_read_only(_exc: BaseException | None) -> None:
+    token = request.environ.pop("modelgate.read_only", None)
+    if token is not None:
+        database.sqlite_read_only.reset(token)

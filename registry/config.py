@@ -1,0 +1,187 @@
+"""Settings: every ``MODELGATE_*`` variable declared once, with its type, default and meaning.
+
+The declarations are the single source for parsing the environment, for validating the result
+at start-up and for the configuration reference in the README (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+PREFIX = "MODELGATE_"
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the service refuses to start."""
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _int(raw: str) -> int:
+    return int(raw.strip())
+
+
+def _float(raw: str) -> float:
+    return float(raw.strip())
+
+
+def _str(raw: str) -> str:
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # without the prefix
+    parse: Callable[[str], Any]
+    default: Any
+    help: str
+    secret: bool = False
+    production: str = ""  # what a production deployment should set, for the README
+
+    @property
+    def env(self) -> str:
+        return PREFIX + self.name
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "DATABASE_URL",
+        _str,
+        None,
+        "SQLAlchemy URL of the database. Unset: an embedded SQLite file `modelgate.db` in the "
+        "working directory. `postgresql://` URLs are served by psycopg2.",
+        secret=True,
+        production="a PostgreSQL URL",
+    ),
+    Setting(
+        "SECRET_KEY",
+        _str,
+        None,
+        "Signs page tokens and console sessions. Unset with the embedded database: generated "
+        "once and kept in `modelgate.secret` beside it. Required with any other database.",
+        secret=True,
+        production="a long random string, shared by every replica",
+    ),
+    Setting(
+        "BOOTSTRAP_TOKEN",
+        _str,
+        None,
+        "Until identity is configured: when set, writes need `Authorization: Bearer <token>`.",
+        secret=True,
+    ),
+    Setting("DB_POOL_SIZE", _int, 5, "Connections kept open per API process (PostgreSQL)."),
+    Setting("DB_MAX_OVERFLOW", _int, 5, "Extra connections allowed above the pool size."),
+    Setting(
+        "DB_STATEMENT_TIMEOUT_MS",
+        _int,
+        15000,
+        "PostgreSQL statement timeout per query, in milliseconds (0 disables).",
+    ),
+    Setting("MAX_CONTENT_LENGTH", _int, 1_048_576, "Largest request body accepted, in bytes."),
+    Setting("LOG_LEVEL", _str, "INFO", "Python log level of the service."),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def embedded_database_url(workdir: Path) -> str:
+    return f"sqlite:///{workdir / 'modelgate.db'}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Pin PostgreSQL URLs to psycopg2, the driver we ship.
+
+    SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which is not installed; the
+    ``postgres://`` spelling that Heroku-style providers hand out is not known to it at all.
+    """
+    parsed = sa.engine.make_url(url.replace("postgres://", "postgresql://", 1))
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return sa.engine.make_url(url).get_backend_name() == "sqlite"
+
+
+def load(
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    workdir: Path | None = None,
+) -> dict[str, Any]:
+    """Build the settings from defaults, the environment and explicit overrides, then check them.
+
+    ``overrides`` use the names without the prefix (``{"DATABASE_URL": ...}``) and win over the
+    environment; tests and the CLI use them. Raises ConfigError naming the variable at fault.
+    """
+    environ = os.environ if environ is None else environ
+    overrides = dict(overrides or {})
+    workdir = workdir or Path.cwd()
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            values[setting.name] = overrides.pop(setting.name)
+        elif setting.env in environ and environ[setting.env] != "":
+            try:
+                values[setting.name] = setting.parse(environ[setting.env])
+            except ValueError as exc:
+                raise ConfigError(f"{setting.env}: {exc}") from None
+        else:
+            values[setting.name] = setting.default
+    values.update(overrides)  # extra keys (Flask's own, TESTING, ...) pass through untouched
+
+    embedded = values["DATABASE_URL"] is None
+    if embedded:
+        values["DATABASE_URL"] = embedded_database_url(workdir)
+    try:
+        values["DATABASE_URL"] = normalise_database_url(values["DATABASE_URL"])
+    except sa.exc.ArgumentError as exc:
+        raise ConfigError(f"{PREFIX}DATABASE_URL is not a database URL: {exc}") from None
+    values["EMBEDDED"] = embedded
+
+    if not values["SECRET_KEY"]:
+        if not is_sqlite(values["DATABASE_URL"]):
+            raise ConfigError(
+                f"{PREFIX}SECRET_KEY must be set when the database is not the embedded SQLite "
+                "file: every replica needs the same key to accept each other's page tokens."
+            )
+        values["SECRET_KEY"] = _embedded_secret(values["DATABASE_URL"])
+    return values
+
+
+def _embedded_secret(sqlite_url: str) -> str:
+    """A key generated once per embedded database, so tokens survive a restart."""
+    database = sa.engine.make_url(sqlite_url).database
+    if not database or database == ":memory:":
+        return secrets.token_urlsafe(32)
+    path = Path(database).with_suffix(".secret")
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write aside, then hard-link into place: the link is atomic and fails if another process
+    # got there first, so every process ends up with the same, complete key.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32))
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

@@ -1,0 +1,95 @@
+"""Domain events: what changed, recorded in the same transaction as the change.
+
+Domain functions call :func:`record`; the events wait on the session until it commits, when
+:mod:`registry.domain.ledger` appends them to the audit chain (and, once webhooks exist, the
+outbox). A rollback discards them with the change, so the ledger never shows what did not
+happen and never misses what did.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.domain.principal import Principal
+
+_PENDING = "modelgate.pending_events"
+REQUEST_ID = "modelgate.request_id"
+
+
+class EventType(StrEnum):
+    MODEL_CREATED = "model.created"
+    MODEL_UPDATED = "model.updated"
+    MODEL_RENAMED = "model.renamed"
+    MODEL_DELETED = "model.deleted"
+    MODEL_TAG_SET = "model.tag_set"
+    MODEL_TAG_DELETED = "model.tag_deleted"
+    VERSION_CREATED = "model_version.created"
+    VERSION_UPDATED = "model_version.updated"
+    VERSION_DELETED = "model_version.deleted"
+    VERSION_TAG_SET = "model_version.tag_set"
+    VERSION_TAG_DELETED = "model_version.tag_deleted"
+    ALIAS_SET = "model_version.alias_set"
+    ALIAS_DELETED = "model_version.alias_deleted"
+    STAGE_CHANGED = "model_version.stage_changed"
+    REQUEST_CREATED = "transition_request.created"
+    REQUEST_APPROVED = "transition_request.approved"
+    REQUEST_REJECTED = "transition_request.rejected"
+    REQUEST_CANCELLED = "transition_request.cancelled"
+    REQUEST_APPLIED = "transition_request.applied"
+    COMMENT_CREATED = "comment.created"
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    event: str
+    actor: str
+    actor_kind: str
+    model: str | None
+    version: int | None
+    data: dict[str, Any] = field(default_factory=dict)
+    request_id: str | None = None
+
+
+def record(
+    session: Session,
+    event: str,
+    actor: Principal,
+    *,
+    model: str | None = None,
+    version: int | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Stage an event; it is written when, and only if, the session commits."""
+    session.info.setdefault(_PENDING, []).append(
+        PendingEvent(
+            event=str(event),
+            actor=actor.id,
+            actor_kind=actor.kind,
+            model=model,
+            version=version,
+            data=data or {},
+            request_id=session.info.get(REQUEST_ID),
+        )
+    )
+
+
+def take_pending(session: Session) -> list[PendingEvent]:
+    return session.info.pop(_PENDING, [])
+
+
+def discard_pending(session: Session) -> None:
+    session.info.pop(_PENDING, None)
+
+
+def install() -> None:
+    """Hook the ledger into every Session's commit. Safe to call more than once."""
+    from registry.domain import ledger  # a cycle otherwise: ledger imports this module
+
+    if not sa.event.contains(Session, "before_commit", ledger.append_pending):
+        sa.event.listen(Session, "before_commit", ledger.append_pending)
+        sa.event.listen(Session, "after_rollback", discard_pending)

@@ -1,0 +1,51 @@
+"""Who is acting: a subject with its grants, however it was authenticated."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from registry.domain.stages import Stage
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    CONTRIBUTOR = "contributor"
+    APPROVER = "approver"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A role on the models whose names match ``model_pattern``.
+
+    ``stages`` narrows an approver grant to the stages it may approve into; None means all.
+    """
+
+    role: Role
+    model_pattern: str = "*"
+    stages: frozenset[Stage] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    kind: str  # "user", "service", or "system" for the CLI and workers
+    grants: tuple[Grant, ...] = ()
+    groups: tuple[str, ...] = ()
+    token_id: int | None = field(default=None, compare=False)
+
+    @property
+    def id(self) -> str:
+        """The qualified identity recorded in the ledger and compared for self-approval."""
+        return f"{self.kind}:{self.subject}"
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted({g.role.value for g in self.grants})
+
+
+def system(subject: str = "modelgate") -> Principal:
+    """The principal of the CLI and background workers: the operator at the machine."""
+    return Principal(subject=subject, kind="system", grants=(Grant(Role.ADMIN),))

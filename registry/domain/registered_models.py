@@ -1,0 +1,379 @@
+"""Registered models: create, read, list, describe, rename, delete, tag and alias.
+
+Every change to a model (or to its versions, elsewhere) starts by locking the model's row, so
+changes to one model are serialised and two writers never both act on a stale view of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from registry.domain import globs, permissions, readmodels, tagging, validation
+from registry.domain.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from registry.domain.events import EventType, record
+from registry.domain.pagination import Page, check_max_results, paginate
+from registry.domain.permissions import Action
+from registry.domain.principal import Principal
+from registry.domain.readmodels import ModelInfo
+from registry.domain.stages import Stage
+from registry.orm import ModelAlias, ModelVersion, RegisteredModel, RegisteredModelTag
+from registry.orm.base import utcnow
+
+UNSET: Any = object()
+Precondition = Callable[[ModelInfo], None] | None
+
+
+def find_model(session: Session, name: str) -> RegisteredModel | None:
+    return session.execute(
+        sa.select(RegisteredModel).where(RegisteredModel.name == name)
+    ).scalar_one_or_none()
+
+
+def lock_model(session: Session, name: str) -> RegisteredModel:
+    """The model's row, locked until the transaction ends; NotFound if there is none."""
+    model = session.execute(
+        sa.select(RegisteredModel)
+        .where(RegisteredModel.name == name)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if model is None:
+        raise NotFound(f"Registered model {name!r} not found.")
+    return model
+
+
+def touch(model: RegisteredModel) -> None:
+    model.updated_at = utcnow()
+
+
+def _check(session: Session, model: RegisteredModel, precondition: Precondition) -> None:
+    if precondition is not None:
+        precondition(readmodels.model_info(session, model.id))
+
+
+def create_model(
+    session: Session,
+    principal: Principal,
+    *,
+    name: str,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> ModelInfo:
+    """Register a new model name. Raises AlreadyExists if the name (ignoring case) is taken."""
+    name = validation.model_name(name)
+    description = validation.description(description)
+    tags = validation.tags(tags or {})
+    permissions.require(principal, Action.CREATE_MODEL, name, hide=False)
+    key = validation.name_key(name)
+    existing = session.execute(
+        sa.select(RegisteredModel.name).where(RegisteredModel.name_key == key)
+    ).scalar_one_or_none()
+    if existing is not None:
+        raise _exists(name, existing)
+    now = utcnow()
+    model = RegisteredModel(
+        name=name,
+        name_key=key,
+        description=description,
+        created_by=principal.id,
+        created_at=now,
+        updated_at=now,
+        tags=[RegisteredModelTag(key=k, value=v) for k, v in tags.items()],
+    )
+    # Two creators racing past the check above meet at the unique index; the savepoint keeps
+    # the loser's transaction usable so it can answer ALREADY_EXISTS cleanly.
+    try:
+        with session.begin_nested():
+            session.add(model)
+    except IntegrityError:
+        raise _exists(name, name) from None
+    record(
+        session,
+        EventType.MODEL_CREATED,
+        principal,
+        model=name,
+        data={"description": description, "tags": tags},
+    )
+    return readmodels.model_info(session, model.id)
+
+
+def _exists(name: str, existing: str) -> AlreadyExists:
+    if existing == name:
+        return AlreadyExists(f"Registered model {name!r} already exists.")
+    return AlreadyExists(
+        f"Registered model {existing!r} already exists; names are unique regardless of case.",
+        existing=existing,
+    )
+
+
+def get_model(session: Session, principal: Principal, name: str) -> ModelInfo:
+    permissions.require(principal, Action.READ, name)
+    row = session.execute(
+        readmodels.select_models(session).where(RegisteredModel.name == name)
+    ).one_or_none()
+    if row is None:
+        raise NotFound(f"Registered model {name!r} not found.")
+    return readmodels.model_from_row(row)
+
+
+def list_models(
+    session: Session,
+    principal: Principal,
+    *,
+    name_glob: str | None = None,
+    tags: Sequence[tuple[str, str]] = (),
+    max_results: int | None = None,
+    after: dict[str, Any] | None = None,
+) -> Page[ModelInfo]:
+    """Models the principal may read, by name, filtered by a name glob and exact tag values."""
+    limit = check_max_results(max_results)
+    stmt = readmodels.select_models(session)
+    visible = permissions.readable_patterns(principal)
+    if visible is not None:
+        if not visible:
+            return Page([], None)
+        stmt = stmt.where(sa.or_(*(_name_like(p) for p in visible)))
+    if name_glob is not None:
+        stmt = stmt.where(_name_like(globs.validate(name_glob, "filter")))
+    for key, value in tags:
+        stmt = stmt.where(
+            sa.exists().where(
+                RegisteredModelTag.model_id == RegisteredModel.id,
+                RegisteredModelTag.key == key,
+                RegisteredModelTag.value == value,
+            )
+        )
+    if after is not None:
+        if not isinstance(after.get("name"), str):
+            raise InvalidArgument("page_token is malformed.", field="page_token")
+        stmt = stmt.where(RegisteredModel.name > after["name"])
+    stmt = stmt.order_by(RegisteredModel.name).limit(limit + 1)
+    rows = [readmodels.model_from_row(r) for r in session.execute(stmt)]
+    return paginate(rows, limit, lambda m: {"name": m.name})
+
+
+def _name_like(pattern: str) -> Any:
+    if "*" not in pattern and "?" not in pattern:
+        return RegisteredModel.name == pattern
+    return RegisteredModel.name.like(globs.to_like(pattern), escape="\\")
+
+
+def update_model(
+    session: Session,
+    principal: Principal,
+    name: str,
+    *,
+    description: str | None = UNSET,
+    new_name: str | None = None,
+    precondition: Precondition = None,
+) -> ModelInfo:
+    """Change the description and/or the name in one transaction."""
+    if description is not UNSET:
+        description = validation.description(description)
+        permissions.require(principal, Action.WRITE, name)
+    if new_name is not None:
+        new_name = validation.model_name(new_name, "new_name")
+        permissions.require(principal, Action.MANAGE, name)
+        permissions.require(principal, Action.CREATE_MODEL, new_name, hide=False)
+    if description is UNSET and new_name is None:
+        permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    _check(session, model, precondition)
+    if description is not UNSET and description != model.description:
+        before = model.description
+        model.description = description
+        touch(model)
+        record(
+            session,
+            EventType.MODEL_UPDATED,
+            principal,
+            model=model.name,
+            data={"description": {"before": before, "after": description}},
+        )
+    if new_name is not None and new_name != model.name:
+        _rename(session, principal, model, new_name)
+    session.flush()
+    return readmodels.model_info(session, model.id)
+
+
+def rename_model(session: Session, principal: Principal, name: str, new_name: str) -> ModelInfo:
+    return update_model(session, principal, name, new_name=new_name)
+
+
+def _rename(session: Session, principal: Principal, model: RegisteredModel, new_name: str) -> None:
+    key = validation.name_key(new_name)
+    clash = session.execute(
+        sa.select(RegisteredModel.name).where(
+            RegisteredModel.name_key == key, RegisteredModel.id != model.id
+        )
+    ).scalar_one_or_none()
+    if clash is not None:
+        raise _exists(new_name, clash)
+    old = model.name
+    model.name, model.name_key = new_name, key
+    touch(model)
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:
+        raise _exists(new_name, new_name) from None
+    record(
+        session,
+        EventType.MODEL_RENAMED,
+        principal,
+        model=new_name,
+        data={"from": old, "to": new_name},
+    )
+
+
+def delete_model(
+    session: Session, principal: Principal, name: str, *, precondition: Precondition = None
+) -> None:
+    """Delete a model with all its versions, tags and aliases.
+
+    Refused (Conflict) while any version is in Staging or Production: taking a serving model
+    away is a stage change, and stage changes go through governance.
+    """
+    permissions.require(principal, Action.MANAGE, name)
+    model = lock_model(session, name)
+    _check(session, model, precondition)
+    active = session.execute(
+        sa.select(ModelVersion.version, ModelVersion.stage)
+        .where(
+            ModelVersion.model_id == model.id,
+            ModelVersion.stage.in_([Stage.STAGING.value, Stage.PRODUCTION.value]),
+        )
+        .order_by(ModelVersion.version)
+    ).all()
+    if active:
+        listed = ", ".join(f"version {v} ({s})" for v, s in active)
+        raise Conflict(
+            f"Registered model {name!r} still serves {listed}; archive those versions first.",
+            active_versions=[{"version": v, "stage": s} for v, s in active],
+        )
+    versions = session.execute(
+        sa.select(sa.func.count()).where(ModelVersion.model_id == model.id)
+    ).scalar_one()
+    session.delete(model)
+    session.flush()
+    record(
+        session, EventType.MODEL_DELETED, principal, model=name, data={"versions_deleted": versions}
+    )
+
+
+def set_model_tag(
+    session: Session, principal: Principal, name: str, key: str, value: str
+) -> ModelInfo:
+    key = validation.tag_key(key)
+    value = validation.tag_value(value)
+    permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    owner = {"model_id": model.id}
+    before = tagging.upsert(session, RegisteredModelTag, owner, key, value, "model")
+    touch(model)
+    session.flush()
+    record(
+        session,
+        EventType.MODEL_TAG_SET,
+        principal,
+        model=name,
+        data={"key": key, "value": value, "previous": before},
+    )
+    return readmodels.model_info(session, model.id)
+
+
+def delete_model_tag(session: Session, principal: Principal, name: str, key: str) -> ModelInfo:
+    key = validation.tag_key(key)
+    permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    previous = tagging.remove(
+        session,
+        RegisteredModelTag,
+        {"model_id": model.id},
+        key,
+        f"Registered model {name!r} has no tag {key!r}.",
+    )
+    touch(model)
+    session.flush()
+    record(
+        session,
+        EventType.MODEL_TAG_DELETED,
+        principal,
+        model=name,
+        data={"key": key, "previous": previous},
+    )
+    return readmodels.model_info(session, model.id)
+
+
+def set_alias(
+    session: Session, principal: Principal, name: str, alias: str, version: int
+) -> ModelInfo:
+    """Point ``alias`` at ``version``, moving it in the same transaction if it pointed elsewhere."""
+    alias = validation.alias(alias)
+    version = validation.version_number(version)
+    permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    target = session.execute(
+        sa.select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == version
+        )
+    ).scalar_one_or_none()
+    if target is None:
+        raise NotFound(f"Model version {name!r} version {version} not found.")
+    row = session.get(ModelAlias, (model.id, alias))
+    previous = row.version if row else None
+    now = utcnow()
+    if row is None:
+        session.add(ModelAlias(model_id=model.id, alias=alias, version=version, updated_at=now))
+    elif row.version != version:
+        _touch_version(session, model.id, row.version, now)
+        row.version, row.updated_at = version, now
+    if previous != version:
+        target.updated_at = now
+        touch(model)
+        session.flush()
+        record(
+            session,
+            EventType.ALIAS_SET,
+            principal,
+            model=name,
+            version=version,
+            data={"alias": alias, "version": version, "previous_version": previous},
+        )
+    return readmodels.model_info(session, model.id)
+
+
+def delete_alias(session: Session, principal: Principal, name: str, alias: str) -> ModelInfo:
+    alias = validation.alias(alias)
+    permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    row = session.get(ModelAlias, (model.id, alias))
+    if row is None:
+        raise NotFound(f"Registered model {name!r} has no alias {alias!r}.")
+    now = utcnow()
+    _touch_version(session, model.id, row.version, now)
+    session.delete(row)
+    touch(model)
+    session.flush()
+    record(
+        session,
+        EventType.ALIAS_DELETED,
+        principal,
+        model=name,
+        version=row.version,
+        data={"alias": alias, "version": row.version},
+    )
+    return readmodels.model_info(session, model.id)
+
+
+def _touch_version(session: Session, model_id: int, version: int, now: Any) -> None:
+    session.execute(
+        sa.update(ModelVersion)
+        .where(ModelVersion.model_id == model_id, ModelVersion.version == version)
+        .values(updated_at=now)
+    )

@@ -1,0 +1,274 @@
+"""Model versions: register, read, list, describe, tag and delete."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.domain import permissions, readmodels, tagging, validation
+from registry.domain.errors import Conflict, InvalidArgument, NotFound
+from registry.domain.events import EventType, record
+from registry.domain.pagination import Page, check_max_results, paginate
+from registry.domain.permissions import Action
+from registry.domain.principal import Principal
+from registry.domain.readmodels import VersionInfo
+from registry.domain.registered_models import UNSET, lock_model, touch
+from registry.domain.stages import Stage
+from registry.orm import ModelAlias, ModelVersion, ModelVersionTag, RegisteredModel
+from registry.orm.base import utcnow
+
+Precondition = Callable[[VersionInfo], None] | None
+
+
+def lock_version(session: Session, model: RegisteredModel, version: int) -> ModelVersion:
+    """The version's row, locked; its model must already be locked by the caller."""
+    row = session.execute(
+        sa.select(ModelVersion)
+        .where(ModelVersion.model_id == model.id, ModelVersion.version == version)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"Model version {model.name!r} version {version} not found.")
+    return row
+
+
+def create_version(
+    session: Session,
+    principal: Principal,
+    name: str,
+    *,
+    source: str,
+    run_id: str | None = None,
+    run_link: str | None = None,
+    description: str | None = None,
+    tags: dict[str, str] | None = None,
+) -> VersionInfo:
+    """Register the next version of a model.
+
+    The number is taken from the model's counter under its row lock, so racing registrations
+    get consecutive numbers with no gap or duplicate, and a deleted number is never reused.
+    """
+    source = validation.source(source)
+    run_id = validation.optional_text(run_id, "run_id", validation.MAX_RUN_ID)
+    run_link = validation.optional_text(run_link, "run_link", validation.MAX_RUN_LINK)
+    description = validation.description(description)
+    tags = validation.tags(tags or {})
+    permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    model.last_version += 1
+    now = utcnow()
+    row = ModelVersion(
+        model_id=model.id,
+        version=model.last_version,
+        source=source,
+        run_id=run_id,
+        run_link=run_link,
+        description=description,
+        stage=Stage.NONE.value,
+        status="READY",
+        created_by=principal.id,
+        created_at=now,
+        updated_at=now,
+        tags=[ModelVersionTag(key=k, value=v) for k, v in tags.items()],
+    )
+    session.add(row)
+    model.updated_at = now
+    session.flush()
+    record(
+        session,
+        EventType.VERSION_CREATED,
+        principal,
+        model=name,
+        version=row.version,
+        data={"source": source, "run_id": run_id, "description": description, "tags": tags},
+    )
+    return readmodels.version_info(session, row.id)
+
+
+def get_version(session: Session, principal: Principal, name: str, version: int) -> VersionInfo:
+    version = validation.version_number(version)
+    permissions.require(principal, Action.READ, name)
+    row = session.execute(
+        readmodels.select_versions(session).where(
+            RegisteredModel.name == name, ModelVersion.version == version
+        )
+    ).one_or_none()
+    if row is None:
+        _raise_missing(session, name, version)
+    return readmodels.version_from_row(row)
+
+
+def _raise_missing(session: Session, name: str, version: int) -> None:
+    exists = session.execute(
+        sa.select(RegisteredModel.id).where(RegisteredModel.name == name)
+    ).scalar_one_or_none()
+    if exists is None:
+        raise NotFound(f"Registered model {name!r} not found.")
+    raise NotFound(f"Model version {name!r} version {version} not found.")
+
+
+def list_versions(
+    session: Session,
+    principal: Principal,
+    name: str,
+    *,
+    stage: Stage | None = None,
+    max_results: int | None = None,
+    after: dict[str, Any] | None = None,
+) -> Page[VersionInfo]:
+    """Versions of one model, newest first, optionally only those in ``stage``."""
+    limit = check_max_results(max_results)
+    permissions.require(principal, Action.READ, name)
+    model_id = session.execute(
+        sa.select(RegisteredModel.id).where(RegisteredModel.name == name)
+    ).scalar_one_or_none()
+    if model_id is None:
+        raise NotFound(f"Registered model {name!r} not found.")
+    stmt = readmodels.select_versions(session).where(ModelVersion.model_id == model_id)
+    if stage is not None:
+        stmt = stmt.where(ModelVersion.stage == stage.value)
+    if after is not None:
+        if not isinstance(after.get("version"), int):
+            raise InvalidArgument("page_token is malformed.", field="page_token")
+        stmt = stmt.where(ModelVersion.version < after["version"])
+    stmt = stmt.order_by(ModelVersion.version.desc()).limit(limit + 1)
+    rows = readmodels.fetch_versions(session, stmt)
+    return paginate(rows, limit, lambda v: {"version": v.version})
+
+
+def update_version(
+    session: Session,
+    principal: Principal,
+    name: str,
+    version: int,
+    *,
+    description: str | None = UNSET,
+    precondition: Precondition = None,
+) -> VersionInfo:
+    version = validation.version_number(version)
+    permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    row = lock_version(session, model, version)
+    if precondition is not None:
+        precondition(readmodels.version_info(session, row.id))
+    if description is not UNSET:
+        description = validation.description(description)
+        if description != row.description:
+            before = row.description
+            row.description = description
+            row.updated_at = utcnow()
+            touch(model)
+            session.flush()
+            record(
+                session,
+                EventType.VERSION_UPDATED,
+                principal,
+                model=name,
+                version=version,
+                data={"description": {"before": before, "after": description}},
+            )
+    return readmodels.version_info(session, row.id)
+
+
+def delete_version(
+    session: Session,
+    principal: Principal,
+    name: str,
+    version: int,
+    *,
+    precondition: Precondition = None,
+) -> None:
+    """Delete a version and the aliases pointing at it. Its number is never handed out again.
+
+    Refused (Conflict) while the version is in Staging or Production.
+    """
+    version = validation.version_number(version)
+    permissions.require(principal, Action.MANAGE, name)
+    model = lock_model(session, name)
+    row = lock_version(session, model, version)
+    if precondition is not None:
+        precondition(readmodels.version_info(session, row.id))
+    if Stage(row.stage).is_active:
+        raise Conflict(
+            f"Model version {name!r} version {version} is in {row.stage}; archive it before "
+            "deleting it.",
+            stage=row.stage,
+        )
+    aliases = (
+        session.execute(
+            sa.select(ModelAlias.alias).where(
+                ModelAlias.model_id == model.id, ModelAlias.version == version
+            )
+        )
+        .scalars()
+        .all()
+    )
+    session.delete(row)
+    touch(model)
+    session.flush()
+    record(
+        session,
+        EventType.VERSION_DELETED,
+        principal,
+        model=name,
+        version=version,
+        data={"source": row.source, "stage": row.stage, "aliases_removed": sorted(aliases)},
+    )
+
+
+def set_version_tag(
+    session: Session, principal: Principal, name: str, version: int, key: str, value: str
+) -> VersionInfo:
+    version = validation.version_number(version)
+    key = validation.tag_key(key)
+    value = validation.tag_value(value)
+    permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    row = lock_version(session, model, version)
+    owner = {"version_id": row.id}
+    before = tagging.upsert(session, ModelVersionTag, owner, key, value, "version")
+    row.updated_at = utcnow()
+    touch(model)
+    session.flush()
+    record(
+        session,
+        EventType.VERSION_TAG_SET,
+        principal,
+        model=name,
+        version=version,
+        data={"key": key, "value": value, "previous": before},
+    )
+    return readmodels.version_info(session, row.id)
+
+
+def delete_version_tag(
+    session: Session, principal: Principal, name: str, version: int, key: str
+) -> VersionInfo:
+    version = validation.version_number(version)
+    key = validation.tag_key(key)
+    permissions.require(principal, Action.WRITE, name)
+    model = lock_model(session, name)
+    row = lock_version(session, model, version)
+    previous = tagging.remove(
+        session,
+        ModelVersionTag,
+        {"version_id": row.id},
+        key,
+        f"Model version {name!r} version {version} has no tag {key!r}.",
+    )
+    row.updated_at = utcnow()
+    touch(model)
+    session.flush()
+    record(
+        session,
+        EventType.VERSION_TAG_DELETED,
+        principal,
+        model=name,
+        version=version,
+        data={"key": key, "previous": previous},
+    )
+    return readmodels.version_info(session, row.id)

@@ -1,0 +1,19 @@
+"""SQLAlchemy tables. Importing this package registers every table on ``Base.metadata``."""
+
+from registry.orm.audit import AuditChainHead, AuditEvent
+from registry.orm.base import Base
+from registry.orm.model_version import ModelVersion, ModelVersionTag
+from registry.orm.registered_model import ModelAlias, RegisteredModel, RegisteredModelTag
+from registry.orm.transition import TransitionRequest
+
+__all__ = [
+    "AuditChainHead",
+    "AuditEvent",
+    "Base",
+    "ModelAlias",
+    "ModelVersion",
+    "ModelVersionTag",
+    "RegisteredModel",
+    "RegisteredModelTag",
+    "TransitionRequest",
+]

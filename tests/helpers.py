@@ -1,0 +1,110 @@
+"""Helpers shared by the integration tests: terse calls that assert the expected status."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+MODELGATE = str(Path(sys.executable).parent / "modelgate")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(base: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    """Poll /readyz until it answers 200; fail early with the server's output if it died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{base}/readyz", timeout=1) as response:  # noqa: S310
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError("server did not become ready")
+
+
+class RegistryClient:
+    """A thin layer over Flask's test client for the native API."""
+
+    def __init__(self, client: Any, token: str | None = None) -> None:
+        self.client = client
+        self.token = token
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if self.token:
+            headers.setdefault("Authorization", f"Bearer {self.token}")
+        return headers
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        expect: int | None = None,
+        headers: dict[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        response = self.client.open(path, method=method, headers=self._headers(headers), **kwargs)
+        if expect is not None:
+            assert response.status_code == expect, (
+                f"{method} {path}: expected {expect}, got {response.status_code}: "
+                f"{response.get_data(as_text=True)}"
+            )
+        return response
+
+    def get(self, path: str, expect: int | None = 200, **kwargs: Any) -> Any:
+        return self.call("GET", path, expect, **kwargs)
+
+    def post(self, path: str, json: Any = None, expect: int | None = None, **kwargs: Any) -> Any:
+        return self.call("POST", path, expect, json=json, **kwargs)
+
+    def put(self, path: str, json: Any = None, expect: int | None = 200, **kwargs: Any) -> Any:
+        return self.call("PUT", path, expect, json=json, **kwargs)
+
+    def patch(self, path: str, json: Any = None, expect: int | None = 200, **kwargs: Any) -> Any:
+        return self.call("PATCH", path, expect, json=json, **kwargs)
+
+    def delete(self, path: str, expect: int | None = None, **kwargs: Any) -> Any:
+        return self.call("DELETE", path, expect, **kwargs)
+
+    # -- shortcuts ------------------------------------------------------------------------
+
+    def create_model(self, name: str, **body: Any) -> dict[str, Any]:
+        return self.post("/api/v1/models", {"name": name, **body}, expect=201).get_json()
+
+    def create_version(self, name: str, source: str | None = None, **body: Any) -> dict[str, Any]:
+        body.setdefault("source", source or f"s3://models/{name}/artifacts")
+        return self.post(f"/api/v1/models/{name}/versions", body, expect=201).get_json()
+
+    def transition(
+        self, name: str, version: int, to_stage: str, expect: int = 201, **body: Any
+    ) -> Any:
+        return self.post(
+            f"/api/v1/models/{name}/versions/{version}/transitions",
+            {"to_stage": to_stage, **body},
+            expect=expect,
+        ).get_json()
+
+    def version(self, name: str, version: int) -> dict[str, Any]:
+        return self.get(f"/api/v1/models/{name}/versions/{version}").get_json()
+
+    def model(self, name: str) -> dict[str, Any]:
+        return self.get(f"/api/v1/models/{name}").get_json()
+
+
+def error_code(response: Any) -> str:
+    body = response.get_json()
+    assert isinstance(body, dict), response.get_data(as_text=True)
+    assert "error_code" in body, body
+    return body["error_code"]

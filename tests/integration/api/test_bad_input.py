@@ -1,0 +1,135 @@
+"""Bad input gets a clear JSON error with a stable code and a 4xx, never a 500."""
+
+import pytest
+
+from tests.helpers import error_code
+
+
+@pytest.fixture
+def model(registry):
+    registry.create_model("fraud")
+    registry.create_version("fraud")
+    return "fraud"
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/api/v1/models", {"name": 12}, 422),
+        ("/api/v1/models", {"name": "ok", "unknown": 1}, 422),
+        ("/api/v1/models", {"name": "ok", "tags": {"k": 1}}, 422),
+        ("/api/v1/models", {"name": "ok", "tags": ["k"]}, 422),
+        ("/api/v1/models", {}, 422),
+        ("/api/v1/models", [], 422),
+        ("/api/v1/models", "just a string", 422),
+        ("/api/v1/models", {"name": "x" * 100_000}, 400),
+        ("/api/v1/models", {"name": "bad\x00name"}, 400),
+        ("/api/v1/models", {"name": "a/b"}, 400),
+        ("/api/v1/models", {"name": "ok", "description": "x" * 70_000}, 400),
+        ("/api/v1/models", {"name": "ok", "tags": {"bad key!": "v"}}, 400),
+        ("/api/v1/models/fraud/versions", {"source": None}, 422),
+        ("/api/v1/models/fraud/versions", {"source": "s3://b/k", "tags": {"k": "v" * 6000}}, 400),
+        ("/api/v1/models/fraud/versions/1/transitions", {"to_stage": 3}, 422),
+        ("/api/v1/models/fraud/versions/1/transitions", {"to_stage": "Prod"}, 400),
+        (
+            "/api/v1/models/fraud/versions/1/transitions",
+            {"to_stage": "Staging", "archive_existing_versions": "maybe"},
+            422,
+        ),
+    ],
+)
+def test_wrong_bodies(registry, model, path, body, status):
+    response = registry.post(path, body, expect=status)
+    assert error_code(response) == "INVALID_ARGUMENT"
+    assert response.get_json()["message"]
+    assert response.get_json()["request_id"] == response.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"name": ', b'{"name": "\xff\xfe"}', b"\x00\x01", b'{"name": "a"} trailing'],
+)
+def test_unparseable_bodies(registry, model, raw):
+    response = registry.call(
+        "POST", "/api/v1/models", 400, data=raw, content_type="application/json"
+    )
+    assert error_code(response) == "INVALID_ARGUMENT"
+    assert response.get_json()["message"] == "The request body is not valid JSON."
+
+
+def test_an_empty_body_reports_the_missing_fields(registry, model):
+    response = registry.call(
+        "POST", "/api/v1/models", 422, data=b"", content_type="application/json"
+    )
+    assert response.get_json()["details"]["fields"] == {
+        "name": ["Missing data for required field."]
+    }
+
+
+def test_a_body_that_is_not_json_is_refused(registry, model):
+    response = registry.call(
+        "POST", "/api/v1/models", data="name=x", content_type="application/x-www-form-urlencoded"
+    )
+    assert response.status_code in (400, 415, 422)
+    assert error_code(response) == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "max_results=abc",
+        "max_results=0",
+        "max_results=1001",
+        "max_results=-5",
+        "page_token=%%%",
+        "page_token=eyJub3QiOiJ5b3VycyJ9",
+        "filter=",
+        "bogus=1",
+    ],
+)
+def test_bad_query_strings(registry, model, query):
+    response = registry.get(f"/api/v1/models?{query}", expect=None)
+    assert response.status_code in (400, 422), response.get_data(as_text=True)
+    assert error_code(response) == "INVALID_ARGUMENT"
+
+
+def test_an_oversized_body_is_413(registry, model):
+    response = registry.call(
+        "POST",
+        "/api/v1/models",
+        data=b'{"name":"' + b"x" * 2_000_000 + b'"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 413
+    assert error_code(response) == "PAYLOAD_TOO_LARGE"
+
+
+def test_unknown_route_and_method(registry, model):
+    assert error_code(registry.get("/api/v1/nowhere", expect=404)) == "NOT_FOUND"
+    response = registry.call("PUT", "/api/v1/models", 405, json={})
+    assert error_code(response) == "METHOD_NOT_ALLOWED"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_nothing_is_half_written_after_an_error(registry, model):
+    before = registry.model("fraud")
+    registry.post(
+        "/api/v1/models/fraud/versions",
+        {"source": "s3://b/k", "tags": {"ok": "1", "bad key!": "2"}},
+        expect=400,
+    )
+    assert registry.model("fraud") == before
+    assert [
+        v["version"] for v in registry.get("/api/v1/models/fraud/versions").get_json()["versions"]
+    ] == [1]
+
+
+def test_a_caller_request_id_is_echoed_and_a_bad_one_replaced(registry, model):
+    response = registry.get("/api/v1/models/ghost", expect=404, headers={"X-Request-ID": "abc-1"})
+    assert response.headers["X-Request-ID"] == "abc-1"
+    assert response.get_json()["request_id"] == "abc-1"
+    odd = registry.get(
+        "/api/v1/models/ghost", expect=404, headers={"X-Request-ID": "<script>" + "x" * 100}
+    )
+    assert "<" not in odd.headers["X-Request-ID"]
+    assert odd.get_json()["request_id"] == odd.headers["X-Request-ID"]

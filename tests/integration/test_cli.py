@@ -1,0 +1,93 @@
+"""The modelgate command: migrations, and serve on PostgreSQL (gunicorn workers, no migration)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import PG_URL, require_service
+from tests.helpers import MODELGATE, free_port, wait_until_up
+
+
+def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MODELGATE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
+    env.update(settings)
+    return env
+
+
+def test_db_upgrade_and_check_on_the_embedded_default(tmp_path):
+    env = clean_env()
+    assert run("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    assert (tmp_path / "modelgate.db").exists()
+    check = run("db", "check", env=env, cwd=tmp_path)
+    assert check.returncode == 0, check.stderr
+    assert "0001" in run("db", "current", env=env, cwd=tmp_path).stdout
+
+
+def test_a_bad_setting_stops_the_command_with_its_name(tmp_path):
+    result = run(
+        "db", "upgrade", env=clean_env(MODELGATE_DATABASE_URL="postgresql://h/db"), cwd=tmp_path
+    )
+    assert result.returncode != 0
+    assert "MODELGATE_SECRET_KEY" in result.stderr
+
+
+@pytest.fixture
+def empty_postgres_database():
+    base = require_service(PG_URL, "PostgreSQL", "MODELGATE_TEST_DATABASE_URL")
+    name = f"mgtest_cli_{os.getpid()}"
+    admin = sa.create_engine(
+        sa.engine.make_url(base).set(drivername="postgresql+psycopg2"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    # A plain postgresql:// URL, as an operator would write it.
+    yield (
+        sa.engine.make_url(base)
+        .set(drivername="postgresql", database=name)
+        .render_as_string(hide_password=False)
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.mark.postgres
+def test_serve_on_postgres_waits_for_migrations_then_runs_the_workers(
+    empty_postgres_database, tmp_path
+):
+    env = clean_env(MODELGATE_DATABASE_URL=empty_postgres_database, MODELGATE_SECRET_KEY="cli-test")
+    refused = run("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
+    assert refused.returncode != 0
+    assert "modelgate db upgrade" in refused.stderr
+
+    assert run("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
+    port = free_port()
+    with subprocess.Popen(
+        [MODELGATE, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as server:
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}", server)
+        finally:
+            server.terminate()
+            output, _ = server.communicate(timeout=30)
+    assert output.count("Booting worker") == 2, output
+    assert not (tmp_path / "modelgate.db").exists()  # no embedded database was made

@@ -1,0 +1,65 @@
+"""Every change writes its audit events in the same transaction, chained by hash."""
+
+import sqlalchemy as sa
+
+from registry.extensions import db
+from registry.orm import AuditEvent
+
+
+def events(app):
+    with app.app_context():
+        return db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+
+
+def test_each_change_records_its_event_with_actor_and_request_id(app, registry):
+    registry.post(
+        "/api/v1/models", {"name": "fraud"}, expect=201, headers={"X-Request-ID": "req-42"}
+    )
+    registry.create_version("fraud")
+    registry.transition("fraud", 1, "Production")
+    rows = events(app)
+    assert [r.event for r in rows] == [
+        "model.created",
+        "model_version.created",
+        "transition_request.created",
+        "model_version.stage_changed",
+        "transition_request.applied",
+    ]
+    assert rows[0].actor == "user:anonymous"
+    assert rows[0].actor_kind == "user"
+    assert rows[0].request_id == "req-42"
+    assert rows[3].data["from_stage"] == "None"
+    assert rows[3].data["to_stage"] == "Production"
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert all(a.hash == b.prev_hash for a, b in zip(rows, rows[1:], strict=False))
+
+
+def test_archived_incumbents_are_recorded_before_the_promotion(app, registry):
+    registry.create_model("m")
+    registry.create_version("m")
+    registry.create_version("m")
+    registry.transition("m", 1, "Production")
+    registry.transition("m", 2, "Production", archive_existing_versions=True)
+    changed = [
+        (r.version, r.data["to_stage"])
+        for r in events(app)
+        if r.event == "model_version.stage_changed"
+    ]
+    assert changed == [(1, "Production"), (1, "Archived"), (2, "Production")]
+    last = [r for r in events(app) if r.event == "model_version.stage_changed"][-1]
+    assert last.data["archived_versions"] == [1]
+
+
+def test_a_failed_change_records_nothing(app, registry):
+    registry.create_model("m")
+    before = len(events(app))
+    registry.post("/api/v1/models", {"name": "M"}, expect=409)
+    registry.post("/api/v1/models/m/versions", {"source": "relative"}, expect=400)
+    assert len(events(app)) == before
+
+
+def test_times_never_run_backwards_along_the_chain(app, registry):
+    for i in range(5):
+        registry.create_model(f"m{i}")
+    times = [r.at for r in events(app)]
+    assert times == sorted(times)
