@@ -8,18 +8,21 @@ from typing import Any
 from flask import Flask, request
 
 from registry import api, auth, config, database, errors, observability
-from registry.domain import events
+from registry.domain import events, policy_files
 from registry.extensions import db, migrate
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     """Build the service. ``overrides`` take setting names without the MODELGATE_ prefix.
 
-    Raises config.ConfigError when a setting is missing or malformed. Touches no database:
+    Raises config.ConfigError when a setting is missing or malformed and PolicyError (naming
+    the file and line) when a policy file is invalid. Touches no database:
     migrations are run by ``modelgate db upgrade`` (or ``serve`` on the embedded default).
     """
     settings = config.load(overrides=overrides)
+    loaded_policies = policy_files.load(settings["POLICY_PATH"])
     app = Flask("registry")
+    app.extensions["modelgate.policies"] = loaded_policies
     app.config.update(settings)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],

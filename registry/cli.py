@@ -9,6 +9,8 @@ from typing import Any
 import click
 
 from registry import config, database
+from registry.domain import policy_files
+from registry.domain.policy import PolicyError
 
 
 def _settings() -> dict[str, Any]:
@@ -16,6 +18,16 @@ def _settings() -> dict[str, Any]:
         return config.load()
     except config.ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _check_policies(settings: dict[str, Any]) -> None:
+    """Refuse to start on an invalid policy file, naming the file and line, before any worker
+    process is forked (each would otherwise die on it in turn)."""
+    try:
+        loaded = policy_files.load(settings["POLICY_PATH"])
+    except PolicyError as exc:
+        raise click.ClickException(f"invalid policy:\n{exc}") from None
+    click.echo(f"Modelgate: {len(loaded.policies)} policies from {', '.join(loaded.files)}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +53,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
     `modelgate db upgrade` (a deploy step), and the service refuses to start behind them.
     """
     settings = _settings()
+    _check_policies(settings)
     sqlite = config.is_sqlite(settings["DATABASE_URL"])
     if sqlite:
         _upgrade(settings["DATABASE_URL"], quiet=True)
@@ -89,6 +102,51 @@ def db_check() -> None:
     except CommandError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo("No drift between the models and the migrations.")
+
+
+@main.group()
+def policies() -> None:
+    """Governance policies: validate and show them."""
+
+
+@policies.command("check")
+@click.argument("path", required=False, type=click.Path(exists=True))
+def policies_check(path: str | None) -> None:
+    """Validate policy files (PATH, or MODELGATE_POLICY_PATH, or ./policies) and list them."""
+    try:
+        loaded = policy_files.load(path or _settings()["POLICY_PATH"])
+    except PolicyError as exc:
+        raise click.ClickException(f"invalid policy:\n{exc}") from None
+    for item in loaded.policies:
+        scope = f"{item.stage.value}" + (
+            f" from {'/'.join(sorted(s.value for s in item.from_stages))}"
+            if item.from_stages
+            else ""
+        )
+        click.echo(
+            f"{item.name:<28} into {scope:<28} models {item.models:<16} "
+            f"approvals {item.min_approvals}  ({item.source})"
+        )
+    click.echo(f"{len(loaded.policies)} policies OK, digest {loaded.digest[:12]}")
+
+
+@main.group()
+def requests() -> None:
+    """Transition requests: housekeeping."""
+
+
+@requests.command("expire")
+def requests_expire() -> None:
+    """Record as expired the pending requests whose time is up (the periodic sweep, by hand)."""
+    from registry import create_app
+    from registry.domain import transitions
+    from registry.extensions import db
+
+    app = create_app()
+    with app.app_context():
+        expired = transitions.expire_due(db.session)
+        db.session.commit()
+    click.echo(f"{len(expired)} request(s) expired.")
 
 
 def _upgrade(url: str, revision: str = "head", quiet: bool = False) -> None:

@@ -83,6 +83,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Until identity is configured: when set, writes need `Authorization: Bearer <token>`.",
         secret=True,
     ),
+    Setting(
+        "POLICY_PATH",
+        _str,
+        None,
+        "Policy file or directory (its *.yaml, not sub-directories). Unset: `./policies` if it "
+        "exists, else the policies shipped with Modelgate.",
+        production="a directory mounted from the policies ConfigMap",
+    ),
     Setting("DB_POOL_SIZE", _int, 5, "Connections kept open per API process (PostgreSQL)."),
     Setting("DB_MAX_OVERFLOW", _int, 5, "Extra connections allowed above the pool size."),
     Setting(

@@ -27,6 +27,8 @@ from alembic import command
 
 from registry import create_app
 from registry.database import alembic_config
+from registry.domain import policy_files
+from registry.domain.policy import PolicySet
 from registry.extensions import db
 from tests.helpers import RegistryClient
 
@@ -92,8 +94,19 @@ def _quiet(cfg: Any) -> Any:
 # --------------------------------------------------------------------------- apps
 
 
+OPEN_POLICIES = str(ROOT / "policies" / "examples" / "open.yaml")
+DEFAULT_POLICIES = str(ROOT / "policies")
+
+
 def make_app(url: str, **overrides: Any) -> Any:
-    settings = {"DATABASE_URL": url, "SECRET_KEY": SECRET, "TESTING": True}
+    """An app on ``url``. Unless a test says otherwise it runs under policies/examples/open.yaml,
+    so tests of other features move stages at once; governance tests pick their policies."""
+    settings = {
+        "DATABASE_URL": url,
+        "SECRET_KEY": SECRET,
+        "TESTING": True,
+        "POLICY_PATH": OPEN_POLICIES,
+    }
     settings.update(overrides)
     return create_app(settings)
 
@@ -181,6 +194,21 @@ def truncate_all(app: Any) -> None:
                 "UPDATE audit_chain_head SET seq = 0, hash = repeat('0', 64), "
                 "at = '1970-01-01T00:00:00Z'"
             )
+
+
+@pytest.fixture
+def use_policies(app: Any) -> Iterator[Any]:
+    """Put other policies in force for one test: ``use_policies(path_or_policy_set)``."""
+    saved = app.extensions["modelgate.policies"]
+
+    def use(policies: Any) -> Any:
+        if not isinstance(policies, PolicySet):
+            policies = policy_files.load(policies)
+        app.extensions["modelgate.policies"] = policies
+        return policies
+
+    yield use
+    app.extensions["modelgate.policies"] = saved
 
 
 @pytest.fixture

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask import Flask
 
-from registry.api import health, registered_models, resolve, transitions, versions
+from registry.api import (
+    comments,
+    health,
+    policies,
+    registered_models,
+    resolve,
+    transitions,
+    versions,
+)
 from registry.extensions import ModelgateApi
 
 
@@ -26,7 +34,7 @@ def init_app(app: Flask) -> ModelgateApi:
             "description": "A Modelgate API token or an OIDC access token.",
         },
     )
-    for module in (registered_models, versions, transitions, resolve):
+    for module in (registered_models, versions, transitions, comments, policies, resolve):
         api.register_blueprint(module.blp)
     app.register_blueprint(health.blp)
     return api

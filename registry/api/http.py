@@ -13,6 +13,7 @@ from webargs.flaskparser import FlaskParser
 
 from registry.domain.errors import PreconditionFailed
 from registry.domain.pagination import PageTokens
+from registry.domain.policy import PolicySet
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
@@ -79,6 +80,11 @@ def page_tokens() -> PageTokens:
             current_app.config["SECRET_KEY"]
         )
     return tokens
+
+
+def policies() -> PolicySet:
+    """The policies loaded (and validated) when the app was built."""
+    return current_app.extensions["modelgate.policies"]
 
 
 def empty(status: int = 204) -> Response:

@@ -41,6 +41,8 @@ class EventType(StrEnum):
     REQUEST_REJECTED = "transition_request.rejected"
     REQUEST_CANCELLED = "transition_request.cancelled"
     REQUEST_APPLIED = "transition_request.applied"
+    REQUEST_EXPIRED = "transition_request.expired"
+    BREAK_GLASS = "transition_request.break_glass"
     COMMENT_CREATED = "comment.created"
 
 

@@ -20,8 +20,10 @@ class Action(StrEnum):
     CREATE_MODEL = "create_model"
     WRITE = "write"  # register versions, descriptions, tags, aliases, comments
     REQUEST_TRANSITION = "request_transition"
+    COMMENT = "comment"  # comment on versions and requests
     APPROVE = "approve"  # approve or reject a transition request (per stage)
     MANAGE = "manage"  # rename and delete models, delete versions, cancel others' requests
+    BREAK_GLASS = "break_glass"  # override a freeze window, with a justification
     READ_AUDIT = "read_audit"
     ADMIN = "admin"  # tokens, role bindings, webhooks, break-glass
 
@@ -29,9 +31,9 @@ class Action(StrEnum):
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
     Role.VIEWER: frozenset({Action.READ}),
     Role.CONTRIBUTOR: frozenset(
-        {Action.READ, Action.CREATE_MODEL, Action.WRITE, Action.REQUEST_TRANSITION}
+        {Action.READ, Action.CREATE_MODEL, Action.WRITE, Action.REQUEST_TRANSITION, Action.COMMENT}
     ),
-    Role.APPROVER: frozenset({Action.READ, Action.APPROVE}),
+    Role.APPROVER: frozenset({Action.READ, Action.APPROVE, Action.COMMENT}),
     Role.AUDITOR: frozenset({Action.READ, Action.READ_AUDIT}),
     Role.ADMIN: frozenset(Action),
 }

@@ -137,9 +137,9 @@ def list_models(
     if visible is not None:
         if not visible:
             return Page([], None)
-        stmt = stmt.where(sa.or_(*(_name_like(p) for p in visible)))
+        stmt = stmt.where(sa.or_(*(name_like(p) for p in visible)))
     if name_glob is not None:
-        stmt = stmt.where(_name_like(globs.validate(name_glob, "filter")))
+        stmt = stmt.where(name_like(globs.validate(name_glob, "filter")))
     for key, value in tags:
         stmt = stmt.where(
             sa.exists().where(
@@ -157,7 +157,8 @@ def list_models(
     return paginate(rows, limit, lambda m: {"name": m.name})
 
 
-def _name_like(pattern: str) -> Any:
+def name_like(pattern: str) -> Any:
+    """A WHERE clause matching model names against a glob (an equality when it has none)."""
     if "*" not in pattern and "?" not in pattern:
         return RegisteredModel.name == pattern
     return RegisteredModel.name.like(globs.to_like(pattern), escape="\\")

@@ -1,28 +1,53 @@
-"""Stage changes. There is one path to a version's stage: :func:`_apply`.
+"""Stage changes under governance: requests, approvals, rejections, cancellations, expiry.
 
-Every stage change is a transition request. :func:`request_transition` files one and, when
-nothing stands in the way, applies it in the same transaction, so the answer is a request
-whose state is already ``applied``.
+There is one path to a version's stage, :func:`_apply`, and every way in (the native API's
+direct transition, the approval that completes a quorum, the MLflow layer) goes through
+:func:`request_transition` or :func:`approve` to reach it.
+
+Concurrency: every function that changes a request or a stage first locks the model's row
+(then the request's), so all stage changes of one model are serialised. Two approvers racing
+for the last approval end with one ``applied`` and one ``CONFLICT``; two requests racing into
+an exclusive stage end with one winner, and the database's partial unique indexes (one
+pending request per version and stage; one version in an exclusive stage) back that up.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain import permissions, validation
-from registry.domain.errors import InvalidArgument
+from registry.domain import permissions, policy, readmodels, validation
+from registry.domain.errors import (
+    AlreadyExists,
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PolicyViolation,
+)
 from registry.domain.events import EventType, record
+from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
+from registry.domain.policy import Check, Policy, PolicySet
 from registry.domain.principal import Principal
-from registry.domain.registered_models import lock_model, touch
-from registry.domain.stages import Stage, require_move
+from registry.domain.registered_models import find_model, lock_model, name_like, touch
+from registry.domain.stages import ALLOWED_MOVES, Stage, require_move
 from registry.domain.versions import lock_version
-from registry.orm import ModelVersion, RegisteredModel, TransitionRequest
+from registry.orm import Approval, ModelVersion, RegisteredModel, TransitionRequest
 from registry.orm.base import utcnow
+
+STATES = ("pending", "applied", "rejected", "cancelled", "expired")
+MIN_JUSTIFICATION = 10
+
+
+# --------------------------------------------------------------------------- read models
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,61 +73,350 @@ class TransitionInfo:
     approvals: list[ApprovalInfo] = field(default_factory=list)
     decided_at: dt.datetime | None = None
     decided_by: str | None = None
+    decision_comment: str | None = None
     archived_versions: list[int] = field(default_factory=list)
+    policy: str | None = None
+    expires_at: dt.datetime | None = None
+    break_glass: str | None = None
+    available_actions: list[str] = field(default_factory=list)
 
 
-def transition_info(model_name: str, version: int, req: TransitionRequest) -> TransitionInfo:
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A dry run of a transition for one caller (POST /policies/evaluate)."""
+
+    allowed: bool
+    policy: str | None
+    required_approvals: int
+    approvals_needed: int  # after the requester's own approval, when it counts
+    failed_checks: list[Check]
+
+
+def _state(req: TransitionRequest, now: dt.datetime) -> str:
+    """A pending request past its expiry reads as expired even before the sweep records it."""
+    if req.state == "pending" and req.expires_at is not None and req.expires_at <= now:
+        return "expired"
+    return req.state
+
+
+def _info(
+    req: TransitionRequest,
+    model_name: str,
+    version: int,
+    now: dt.datetime,
+    approvals: Sequence[Approval] | None = None,
+    actions: list[str] | None = None,
+) -> TransitionInfo:
+    approvals = req.approvals if approvals is None else approvals
     return TransitionInfo(
         id=req.id,
         name=model_name,
         version=version,
         from_stage=req.from_stage,
         to_stage=req.to_stage,
-        state=req.state,
+        state=_state(req, now),
         requested_by=req.requested_by,
         requested_at=req.requested_at,
         comment=req.comment,
         archive_existing_versions=req.archive_existing_versions,
         required_approvals=req.required_approvals,
+        approvals=[ApprovalInfo(a.by, a.at, a.comment) for a in approvals],
         decided_at=req.decided_at,
         decided_by=req.decided_by,
+        decision_comment=req.decision_comment,
         archived_versions=list(req.archived_versions or []),
+        policy=req.policy,
+        expires_at=req.expires_at,
+        break_glass=req.break_glass,
+        available_actions=actions or [],
     )
 
 
-def check_archive_flag(to_stage: Stage, archive_existing_versions: bool | None) -> None:
-    if archive_existing_versions and not to_stage.is_active:
+def available_actions(principal: Principal, policies: PolicySet, info: TransitionInfo) -> list[str]:
+    """What the caller may do with a request now: approve, reject, cancel (as Databricks shows)."""
+    if info.state != "pending":
+        return []
+    actions = []
+    governing = policies.for_transition(info.name, Stage(info.from_stage), Stage(info.to_stage))
+    if governing is not None and policy.is_eligible_approver(principal, governing, info.name):
+        own = principal.id == info.requested_by
+        already = any(a.by == principal.id for a in info.approvals)
+        if not already and not (own and governing.forbid_self_approval):
+            actions.append("approve")
+        if not own:
+            actions.append("reject")
+    if principal.id == info.requested_by or permissions.can(principal, Action.MANAGE, info.name):
+        actions.append("cancel")
+    return actions
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _facts(session: Session, row: ModelVersion, model_name: str) -> policy.Facts:
+    info = readmodels.version_info(session, row.id)
+    return policy.Facts(
+        model=model_name,
+        version=row.version,
+        tags=info.tags,
+        description=info.description,
+        source=info.source,
+    )
+
+
+def _incumbents(
+    session: Session, model_id: int, stage: Stage, exclude_id: int, lock: bool = False
+) -> list[ModelVersion]:
+    stmt = (
+        sa.select(ModelVersion)
+        .where(
+            ModelVersion.model_id == model_id,
+            ModelVersion.stage == stage.value,
+            ModelVersion.id != exclude_id,
+        )
+        .order_by(ModelVersion.version)
+    )
+    if lock:
+        stmt = stmt.with_for_update()
+    return list(session.execute(stmt).scalars())
+
+
+def _policy_checks(
+    session: Session,
+    governing: Policy,
+    model: RegisteredModel,
+    row: ModelVersion,
+    archive: bool,
+    break_glass: bool,
+    now: dt.datetime,
+) -> list[Check]:
+    """Gates, freeze windows and stage exclusivity: what a request must pass when it is made
+    and again when it is applied."""
+    failed = policy.check_gates(governing, _facts(session, row, model.name))
+    if not break_glass:
+        failed += policy.check_freeze(governing, now)
+    if governing.exclusive and not archive:
+        holders = _incumbents(session, model.id, governing.stage, row.id)
+        if holders:
+            listed = ", ".join(str(v.version) for v in holders)
+            failed.append(
+                {
+                    "check": "exclusive_stage",
+                    "policy": governing.name,
+                    "holders": [v.version for v in holders],
+                    "message": f"{governing.stage.value} holds one version at a time and already "
+                    f"holds version {listed}; archive it (archive_existing_versions) "
+                    "or move it first.",
+                }
+            )
+    return failed
+
+
+def _governing(policies: PolicySet, model: str, from_stage: Stage, to_stage: Stage) -> Policy:
+    found = policies.for_transition(model, from_stage, to_stage)
+    if found is None:
+        check = policy.no_policy(model, from_stage, to_stage)
+        raise PolicyViolation(check["message"], failed_checks=[check])
+    return found
+
+
+def _move_check(from_stage: Stage, to_stage: Stage) -> list[Check]:
+    if to_stage in ALLOWED_MOVES[from_stage]:
+        return []
+    allowed = sorted(s.value for s in ALLOWED_MOVES[from_stage])
+    message = (
+        f"The version is already in {to_stage.value}."
+        if from_stage == to_stage
+        else f"A version in {from_stage.value} cannot move to {to_stage.value}."
+    )
+    return [
+        {
+            "check": "stage_move",
+            "from_stage": from_stage.value,
+            "to_stage": to_stage.value,
+            "allowed": allowed,
+            "message": message,
+        }
+    ]
+
+
+def _archive_flag(to_stage: Stage, archive: bool | None, governing: Policy | None) -> bool:
+    if archive and not to_stage.is_active:
         raise InvalidArgument(
             "archive_existing_versions applies only to transitions into Staging or Production.",
             field="archive_existing_versions",
         )
+    if archive is None:
+        return bool(governing and governing.archive_existing_versions)
+    return archive
+
+
+def _justification(principal: Principal, model: str, break_glass: str | None) -> str | None:
+    if break_glass is None:
+        return None
+    permissions.require(principal, Action.BREAK_GLASS, model)
+    text = validation.comment(break_glass, "break_glass")
+    if text is None or len(text.strip()) < MIN_JUSTIFICATION:
+        raise InvalidArgument(
+            f"break_glass needs a justification of at least {MIN_JUSTIFICATION} characters.",
+            field="break_glass",
+        )
+    return text.strip()
+
+
+def _counted(req: TransitionRequest, governing: Policy) -> int:
+    """Distinct approvers who count: the requester never does when the policy forbids it."""
+    return sum(
+        1
+        for a in req.approvals
+        if not (governing.forbid_self_approval and a.by == req.requested_by)
+    )
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def evaluate(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    name: str,
+    version: int,
+    to_stage: Stage | str,
+    *,
+    archive_existing_versions: bool | None = None,
+    now: dt.datetime | None = None,
+) -> Evaluation:
+    """Every check a request by ``principal`` would meet now, without changing anything."""
+    now = now or utcnow()
+    to_stage = Stage.parse(to_stage)
+    version = validation.version_number(version)
+    permissions.require(principal, Action.READ, name)
+    model = find_model(session, name)
+    if model is None:
+        raise NotFound(f"Registered model {name!r} not found.")
+    row = session.execute(
+        sa.select(ModelVersion).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == version
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"Model version {name!r} version {version} not found.")
+    from_stage = Stage(row.stage)
+    failed: list[Check] = []
+    if not permissions.can(principal, Action.REQUEST_TRANSITION, name):
+        failed.append(
+            {
+                "check": "permission",
+                "action": Action.REQUEST_TRANSITION.value,
+                "message": f"{principal.id} may not request transitions of {name!r}.",
+            }
+        )
+    failed += _move_check(from_stage, to_stage)
+    governing = policies.for_transition(name, from_stage, to_stage)
+    if governing is None:
+        failed.append(policy.no_policy(name, from_stage, to_stage))
+        return Evaluation(False, None, 0, 0, failed)
+    archive = _archive_flag(to_stage, archive_existing_versions, governing)
+    pending = _pending(session, row.id, to_stage, lock=False)
+    if pending is not None and _state(pending, now) == "pending":
+        failed.append(
+            {
+                "check": "pending_request",
+                "request_id": pending.id,
+                "message": f"Request {pending.id} for this move is already pending.",
+            }
+        )
+    failed += _policy_checks(session, governing, model, row, archive, False, now)
+    own = (
+        policy.is_eligible_approver(principal, governing, name)
+        and not governing.forbid_self_approval
+    )
+    needed = max(governing.min_approvals - (1 if own else 0), 0)
+    return Evaluation(not failed, governing.name, governing.min_approvals, needed, failed)
+
+
+def _pending(
+    session: Session, version_id: int, to_stage: Stage, lock: bool = True
+) -> TransitionRequest | None:
+    stmt = sa.select(TransitionRequest).where(
+        TransitionRequest.version_id == version_id,
+        TransitionRequest.to_stage == to_stage.value,
+        TransitionRequest.state == "pending",
+    )
+    return session.execute(stmt.with_for_update() if lock else stmt).scalar_one_or_none()
 
 
 def request_transition(
     session: Session,
     principal: Principal,
+    policies: PolicySet,
     name: str,
     version: int,
     *,
     to_stage: Stage | str,
     comment: str | None = None,
     archive_existing_versions: bool | None = None,
+    break_glass: str | None = None,
+    require_immediate: bool = False,
+    now: dt.datetime | None = None,
 ) -> TransitionInfo:
-    """Ask to move a version to ``to_stage``, applying it at once.
+    """File a request to move a version into ``to_stage``, and apply it at once when the
+    policy needs no further approval.
 
-    Raises NotFound, PermissionDenied, InvalidArgument, or InvalidTransition when the stage
-    table has no such move.
+    The requester's own approval counts when they are an eligible approver and the policy
+    does not forbid it. With ``require_immediate`` (the MLflow layer's direct transitions) a
+    request that would have to wait is refused instead, and nothing changes.
+
+    Raises NotFound, PermissionDenied, InvalidArgument, InvalidTransition, AlreadyExists (a
+    request for this move is already pending) or PolicyViolation (with every failed check).
     """
+    now = now or utcnow()
     to_stage = Stage.parse(to_stage)
     version = validation.version_number(version)
     comment = validation.comment(comment)
-    check_archive_flag(to_stage, archive_existing_versions)
     permissions.require(principal, Action.REQUEST_TRANSITION, name)
+    justification = _justification(principal, name, break_glass)
     model = lock_model(session, name)
     row = lock_version(session, model, version)
     from_stage = Stage(row.stage)
     require_move(from_stage, to_stage)
-    now = utcnow()
+    governing = _governing(policies, model.name, from_stage, to_stage)
+    archive = _archive_flag(to_stage, archive_existing_versions, governing)
+    existing = _pending(session, row.id, to_stage)
+    if existing is not None and _state(existing, now) == "expired":
+        _expire(session, existing, model.name, row.version, now)
+        existing = None
+    if existing is not None:
+        raise AlreadyExists(
+            f"Request {existing.id} to move version {version} of {name!r} to "
+            f"{to_stage.value} is already pending.",
+            request_id=existing.id,
+        )
+    if justification is not None and not policy.check_freeze(governing, now):
+        raise InvalidArgument(
+            "No freeze window is active; break_glass is not needed.", field="break_glass"
+        )
+    failed = _policy_checks(session, governing, model, row, archive, justification is not None, now)
+    if failed:
+        raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
+
+    counts_self = (
+        policy.is_eligible_approver(principal, governing, model.name)
+        and not governing.forbid_self_approval
+    )
+    needed = governing.min_approvals - (1 if counts_self else 0)
+    if require_immediate and needed > 0:
+        raise PermissionDenied(
+            f"Policy {governing.name!r} needs {governing.min_approvals} approval(s) to move "
+            f"{name!r} version {version} to {to_stage.value}; {principal.id} cannot make this "
+            "change directly. File a transition request instead "
+            f"(POST /api/v1/models/{name}/versions/{version}/transitions, or "
+            "/api/2.0/mlflow/transition-requests/create) and have it approved.",
+            policy=governing.name,
+            required_approvals=governing.min_approvals,
+        )
+
     req = TransitionRequest(
         model_id=model.id,
         version_id=row.id,
@@ -112,69 +426,397 @@ def request_transition(
         requested_by=principal.id,
         requested_at=now,
         comment=comment,
-        archive_existing_versions=bool(archive_existing_versions),
-        required_approvals=0,
+        archive_existing_versions=archive,
+        required_approvals=governing.min_approvals,
+        policy=governing.name,
+        expires_at=now + governing.expire_after if governing.expire_after else None,
+        break_glass=justification,
     )
-    session.add(req)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(req)
+    except IntegrityError:  # another request for this move won the race
+        raise Conflict(
+            f"Another request to move version {version} of {name!r} to {to_stage.value} was "
+            "filed at the same moment.",
+        ) from None
     record(
         session,
         EventType.REQUEST_CREATED,
         principal,
-        model=name,
-        version=version,
+        model=model.name,
+        version=row.version,
         data=_request_data(req),
     )
-    _apply(session, principal, model, row, req)
-    return transition_info(model.name, row.version, req)
+    if justification is not None:
+        _record_break_glass(session, principal, governing, req, model.name, row.version, now)
+    if governing.min_approvals > 0 and counts_self:
+        _add_approval(session, principal, req, model.name, row.version, None, now)
+    if governing.min_approvals == 0 or _counted(req, governing) >= governing.min_approvals:
+        _apply(session, principal, governing, model, row, req, now)
+    return _info(req, model.name, row.version, now)
 
 
-def _request_data(req: TransitionRequest) -> dict[str, object]:
+def _violation_message(governing: Policy, failed: list[Check]) -> str:
+    first = failed[0]["message"]
+    more = f" ({len(failed) - 1} more check(s) failed.)" if len(failed) > 1 else ""
+    return f"Policy {governing.name!r} refuses this transition: {first}{more}"
+
+
+def _request_data(req: TransitionRequest) -> dict[str, Any]:
     return {
         "request_id": req.id,
         "from_stage": req.from_stage,
         "to_stage": req.to_stage,
+        "state": req.state,
+        "requested_by": req.requested_by,
         "comment": req.comment,
+        "policy": req.policy,
         "archive_existing_versions": req.archive_existing_versions,
         "required_approvals": req.required_approvals,
     }
 
 
+def _add_approval(
+    session: Session,
+    principal: Principal,
+    req: TransitionRequest,
+    model_name: str,
+    version: int,
+    comment: str | None,
+    now: dt.datetime,
+) -> None:
+    req.approvals.append(Approval(by=principal.id, at=now, comment=comment))
+    session.flush()
+    record(
+        session,
+        EventType.REQUEST_APPROVED,
+        principal,
+        model=model_name,
+        version=version,
+        data={
+            "request_id": req.id,
+            "to_stage": req.to_stage,
+            "by": principal.id,
+            "comment": comment,
+            "approvals": len(req.approvals),
+            "required_approvals": req.required_approvals,
+        },
+    )
+
+
+def _record_break_glass(
+    session: Session,
+    principal: Principal,
+    governing: Policy,
+    req: TransitionRequest,
+    model_name: str,
+    version: int,
+    now: dt.datetime,
+) -> None:
+    windows = [c["window"] for c in policy.check_freeze(governing, now)]
+    record(
+        session,
+        EventType.BREAK_GLASS,
+        principal,
+        model=model_name,
+        version=version,
+        data={
+            "request_id": req.id,
+            "to_stage": req.to_stage,
+            "policy": governing.name,
+            "justification": req.break_glass,
+            "overridden": windows,
+        },
+    )
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def _locked_request(
+    session: Session, principal: Principal, request_id: int, now: dt.datetime
+) -> tuple[TransitionRequest, RegisteredModel, ModelVersion]:
+    """The request, its model and version, locked in the order every writer uses (model
+    first), and visible to the caller; NotFound otherwise."""
+    if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 1:
+        raise InvalidArgument("request id must be a positive integer.", field="id")
+    found = session.execute(
+        sa.select(RegisteredModel.name)
+        .join(TransitionRequest, TransitionRequest.model_id == RegisteredModel.id)
+        .where(TransitionRequest.id == request_id)
+    ).scalar_one_or_none()
+    if found is None or not permissions.can(principal, Action.READ, found):
+        raise NotFound(f"Transition request {request_id} not found.")
+    model = lock_model(session, found)
+    req = session.execute(
+        sa.select(TransitionRequest)
+        .where(TransitionRequest.id == request_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    if req is None:
+        raise NotFound(f"Transition request {request_id} not found.")
+    row = session.get(ModelVersion, req.version_id, with_for_update=True, populate_existing=True)
+    assert row is not None  # the foreign key guarantees it
+    return req, model, row
+
+
+def _require_pending(req: TransitionRequest, now: dt.datetime) -> None:
+    state = _state(req, now)
+    if state != "pending":
+        raise Conflict(f"Transition request {req.id} is {state}, no longer pending.", state=state)
+
+
+def _open_request(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    request_id: int,
+    now: dt.datetime,
+) -> tuple[TransitionRequest, RegisteredModel, ModelVersion, Policy]:
+    """A pending request, locked with its model and version, and the policy governing it."""
+    req, model, row = _locked_request(session, principal, request_id, now)
+    _require_pending(req, now)
+    governing = _governing(policies, model.name, Stage(req.from_stage), Stage(req.to_stage))
+    return req, model, row, governing
+
+
+def _require_eligible(
+    principal: Principal, governing: Policy, model: str, req: TransitionRequest, verb: str
+) -> None:
+    if not policy.is_eligible_approver(principal, governing, model):
+        roles = ", ".join(sorted(r.value for r in governing.approver_roles))
+        raise PermissionDenied(
+            f"{principal.id} may not {verb} moves of {model!r} into {req.to_stage} "
+            f"(policy {governing.name!r} needs one of: {roles}).",
+            policy=governing.name,
+        )
+
+
+def approve(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    request_id: int,
+    *,
+    comment: str | None = None,
+    break_glass: str | None = None,
+    now: dt.datetime | None = None,
+) -> TransitionInfo:
+    """Record ``principal``'s approval; apply the transition when the quorum is reached.
+
+    The policy in force now decides who may approve and how many approvals are needed; the
+    gates are checked again before applying, and if they fail nothing is recorded.
+    Raises NotFound, Conflict (no longer pending, or already approved by this person),
+    PermissionDenied (not an eligible approver, or self-approval forbidden) or
+    PolicyViolation.
+    """
+    now = now or utcnow()
+    comment = validation.comment(comment)
+    req, model, row, governing = _open_request(session, principal, policies, request_id, now)
+    _require_eligible(principal, governing, model.name, req, "approve")
+    if principal.id == req.requested_by and governing.forbid_self_approval:
+        raise PermissionDenied(
+            f"Policy {governing.name!r} forbids approving your own request.",
+            policy=governing.name,
+        )
+    if any(a.by == principal.id for a in req.approvals):
+        raise Conflict(f"{principal.id} has already approved request {req.id}.")
+    justification = _justification(principal, model.name, break_glass)
+    if justification is not None:
+        if not policy.check_freeze(governing, now):
+            raise InvalidArgument(
+                "No freeze window is active; break_glass is not needed.", field="break_glass"
+            )
+        req.break_glass = justification
+        _record_break_glass(session, principal, governing, req, model.name, row.version, now)
+    req.required_approvals = governing.min_approvals
+    _add_approval(session, principal, req, model.name, row.version, comment, now)
+    if _counted(req, governing) >= governing.min_approvals:
+        _apply(session, principal, governing, model, row, req, now)
+    return _info(req, model.name, row.version, now)
+
+
+def reject(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    request_id: int,
+    *,
+    comment: str | None = None,
+    now: dt.datetime | None = None,
+) -> TransitionInfo:
+    """An eligible approver turns the request down; one rejection ends it."""
+    now = now or utcnow()
+    comment = validation.comment(comment)
+    req, model, row, governing = _open_request(session, principal, policies, request_id, now)
+    _require_eligible(principal, governing, model.name, req, "reject")
+    if principal.id == req.requested_by:
+        raise PermissionDenied("Cancel your own request rather than reject it.")
+    _close(
+        session,
+        principal,
+        req,
+        model.name,
+        row.version,
+        "rejected",
+        comment,
+        now,
+        EventType.REQUEST_REJECTED,
+    )
+    return _info(req, model.name, row.version, now)
+
+
+def cancel(
+    session: Session,
+    principal: Principal,
+    request_id: int,
+    *,
+    comment: str | None = None,
+    now: dt.datetime | None = None,
+) -> TransitionInfo:
+    """The requester (or whoever manages the model) withdraws the request."""
+    now = now or utcnow()
+    comment = validation.comment(comment)
+    req, model, row = _locked_request(session, principal, request_id, now)
+    _require_pending(req, now)
+    if principal.id != req.requested_by:
+        permissions.require(principal, Action.MANAGE, model.name)
+    _close(
+        session,
+        principal,
+        req,
+        model.name,
+        row.version,
+        "cancelled",
+        comment,
+        now,
+        EventType.REQUEST_CANCELLED,
+    )
+    return _info(req, model.name, row.version, now)
+
+
+def _close(
+    session: Session,
+    principal: Principal,
+    req: TransitionRequest,
+    model_name: str,
+    version: int,
+    state: str,
+    comment: str | None,
+    now: dt.datetime,
+    event: EventType,
+    **extra: Any,
+) -> None:
+    req.state = state
+    req.decided_at = now
+    req.decided_by = principal.id
+    req.decision_comment = comment
+    session.flush()
+    record(
+        session,
+        event,
+        principal,
+        model=model_name,
+        version=version,
+        data={**_request_data(req), "decided_by": principal.id, "comment": comment, **extra},
+    )
+
+
+def _expire(
+    session: Session, req: TransitionRequest, model_name: str, version: int, now: dt.datetime
+) -> None:
+    from registry.domain.principal import system
+
+    req.state = "expired"
+    req.decided_at = now
+    req.decided_by = system().id
+    session.flush()
+    record(
+        session,
+        EventType.REQUEST_EXPIRED,
+        system(),
+        model=model_name,
+        version=version,
+        data={
+            **_request_data(req),
+            "expires_at": req.expires_at.isoformat() if req.expires_at else None,
+        },
+    )
+
+
+def expire_due(session: Session, now: dt.datetime | None = None, limit: int = 500) -> list[int]:
+    """Record as expired the pending requests whose time is up (the periodic sweep)."""
+    now = now or utcnow()
+    due = session.execute(
+        sa.select(TransitionRequest.id, RegisteredModel.name)
+        .join(RegisteredModel, RegisteredModel.id == TransitionRequest.model_id)
+        .where(TransitionRequest.state == "pending", TransitionRequest.expires_at <= now)
+        .order_by(TransitionRequest.id)
+        .limit(limit)
+    ).all()
+    expired = []
+    for request_id, model_name in due:
+        model = lock_model(session, model_name)
+        req = session.execute(
+            sa.select(TransitionRequest)
+            .where(TransitionRequest.id == request_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalar_one()
+        if req.state != "pending":
+            continue
+        row = session.get(ModelVersion, req.version_id)
+        assert row is not None
+        _expire(session, req, model.name, row.version, now)
+        expired.append(request_id)
+    return expired
+
+
+# --------------------------------------------------------------------------- applying
+
+
 def _apply(
     session: Session,
     principal: Principal,
+    governing: Policy,
     model: RegisteredModel,
     row: ModelVersion,
     req: TransitionRequest,
+    now: dt.datetime,
 ) -> None:
     """Move the version, archive the incumbents when asked, close the request, record it all.
 
-    The caller holds the model's row lock, so no other stage change of this model can
-    interleave. Incumbents' "Archived" events are recorded before the promoted version's own,
-    so replaying the events in order never shows two versions in the target stage at once.
+    Everything that might have changed since the request was filed is checked again under the
+    model's lock: the version's stage, the gates, the freeze windows (unless an admin broke
+    the glass) and the stage's exclusivity. Incumbents' "Archived" events are recorded before
+    the promoted version's own, so replaying the events in order never shows two versions in
+    an exclusive stage at once.
     """
     to_stage = Stage(req.to_stage)
-    now = utcnow()
+    if row.stage != req.from_stage:
+        raise Conflict(
+            f"Version {row.version} of {model.name!r} moved to {row.stage} after request "
+            f"{req.id} was filed (from {req.from_stage}); file a new request.",
+        )
+    failed = _policy_checks(
+        session,
+        governing,
+        model,
+        row,
+        req.archive_existing_versions,
+        req.break_glass is not None,
+        now,
+    )
+    if failed:
+        raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
     archived: list[int] = []
     if req.archive_existing_versions:
-        incumbents = (
-            session.execute(
-                sa.select(ModelVersion)
-                .where(
-                    ModelVersion.model_id == model.id,
-                    ModelVersion.stage == to_stage.value,
-                    ModelVersion.id != row.id,
-                )
-                .order_by(ModelVersion.version)
-                .with_for_update()
-            )
-            .scalars()
-            .all()
-        )
-        for other in incumbents:
-            other.stage = Stage.ARCHIVED.value
-            other.updated_at = now
+        for other in _incumbents(session, model.id, to_stage, row.id, lock=True):
+            other.stage, other.exclusive, other.updated_at = Stage.ARCHIVED.value, False, now
             archived.append(other.version)
+            session.flush()
             record(
                 session,
                 EventType.STAGE_CHANGED,
@@ -189,15 +831,20 @@ def _apply(
                     "archived_by_version": row.version,
                 },
             )
+            _supersede(session, principal, model.name, other, req, now)
     from_stage = row.stage
-    row.stage = to_stage.value
-    row.updated_at = now
+    row.stage, row.updated_at = to_stage.value, now
+    row.exclusive = governing.exclusive and to_stage.is_active
     touch(model)
-    req.state = "applied"
-    req.decided_at = now
-    req.decided_by = principal.id
+    req.state, req.decided_at, req.decided_by = "applied", now, principal.id
     req.archived_versions = archived
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.flush()
+    except IntegrityError:  # the exclusive-stage index: a racing writer got there first
+        raise Conflict(
+            f"{to_stage.value} of {model.name!r} changed at the same moment; retry."
+        ) from None
     record(
         session,
         EventType.STAGE_CHANGED,
@@ -217,5 +864,156 @@ def _apply(
         principal,
         model=model.name,
         version=row.version,
-        data={**_request_data(req), "archived_versions": archived},
+        data={
+            **_request_data(req),
+            "archived_versions": archived,
+            "approved_by": [a.by for a in req.approvals],
+        },
     )
+    _supersede(session, principal, model.name, row, req, now)
+
+
+def _supersede(
+    session: Session,
+    principal: Principal,
+    model_name: str,
+    row: ModelVersion,
+    applied: TransitionRequest,
+    now: dt.datetime,
+) -> None:
+    """Close the version's other pending requests: they were filed from a stage it has left."""
+    others = (
+        session.execute(
+            sa.select(TransitionRequest)
+            .where(
+                TransitionRequest.version_id == row.id,
+                TransitionRequest.state == "pending",
+                TransitionRequest.id != applied.id,
+            )
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
+    for other in others:
+        _close(
+            session,
+            principal,
+            other,
+            model_name,
+            row.version,
+            "cancelled",
+            f"Superseded: request {applied.id} moved version {row.version} to {row.stage}.",
+            now,
+            EventType.REQUEST_CANCELLED,
+            superseded_by=applied.id,
+        )
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def get_request(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    request_id: int,
+    now: dt.datetime | None = None,
+) -> TransitionInfo:
+    now = now or utcnow()
+    page = _select(
+        session,
+        principal,
+        policies,
+        now,
+        lambda stmt: stmt.where(TransitionRequest.id == request_id),
+        limit=1,
+    )
+    if not page:
+        raise NotFound(f"Transition request {request_id} not found.")
+    return page[0]
+
+
+def list_requests(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    *,
+    state: str | None = None,
+    model: str | None = None,
+    max_results: int | None = None,
+    after: dict[str, Any] | None = None,
+    now: dt.datetime | None = None,
+) -> Page[TransitionInfo]:
+    """Requests the caller may see, newest first, by state and model."""
+    now = now or utcnow()
+    limit = check_max_results(max_results)
+    if state is not None and state not in STATES:
+        raise InvalidArgument(f"state must be one of {', '.join(STATES)}.", field="state")
+    if after is not None and not isinstance(after.get("id"), int):
+        raise InvalidArgument("page_token is malformed.", field="page_token")
+    if model is not None and not permissions.can(principal, Action.READ, model):
+        return Page([], None)
+
+    def narrow(stmt: sa.Select[Any]) -> sa.Select[Any]:
+        if state == "pending":
+            stmt = stmt.where(
+                TransitionRequest.state == "pending",
+                sa.or_(TransitionRequest.expires_at.is_(None), TransitionRequest.expires_at > now),
+            )
+        elif state == "expired":
+            stmt = stmt.where(
+                sa.or_(
+                    TransitionRequest.state == "expired",
+                    sa.and_(
+                        TransitionRequest.state == "pending", TransitionRequest.expires_at <= now
+                    ),
+                )
+            )
+        elif state is not None:
+            stmt = stmt.where(TransitionRequest.state == state)
+        if model is not None:
+            stmt = stmt.where(RegisteredModel.name == model)
+        visible = permissions.readable_patterns(principal)
+        if visible is not None:
+            stmt = stmt.where(sa.or_(sa.false(), *(name_like(p) for p in visible)))
+        if after is not None:
+            stmt = stmt.where(TransitionRequest.id < after["id"])
+        return stmt
+
+    rows = _select(session, principal, policies, now, narrow, limit=limit + 1)
+    return paginate(rows, limit, lambda r: {"id": r.id})
+
+
+def _select(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    now: dt.datetime,
+    narrow: Any,
+    limit: int,
+) -> list[TransitionInfo]:
+    stmt = (
+        sa.select(TransitionRequest, RegisteredModel.name, ModelVersion.version)
+        .join(RegisteredModel, RegisteredModel.id == TransitionRequest.model_id)
+        .join(ModelVersion, ModelVersion.id == TransitionRequest.version_id)
+        .order_by(TransitionRequest.id.desc())
+        .limit(limit)
+    )
+    rows = session.execute(narrow(stmt)).all()
+    if not rows:
+        return []
+    ids = [r[0].id for r in rows]
+    approvals: dict[int, list[Approval]] = {}
+    for a in session.execute(
+        sa.select(Approval).where(Approval.request_id.in_(ids)).order_by(Approval.id)
+    ).scalars():
+        approvals.setdefault(a.request_id, []).append(a)
+    result = []
+    for req, model_name, version in rows:
+        if not permissions.can(principal, Action.READ, model_name):
+            continue
+        info = _info(req, model_name, version, now, approvals.get(req.id, []))
+        actions = available_actions(principal, policies, info)
+        result.append(dataclasses.replace(info, available_actions=actions))
+    return result

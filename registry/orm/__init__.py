@@ -4,10 +4,12 @@ from registry.orm.audit import AuditChainHead, AuditEvent
 from registry.orm.base import Base
 from registry.orm.model_version import ModelVersion, ModelVersionTag
 from registry.orm.registered_model import ModelAlias, RegisteredModel, RegisteredModelTag
-from registry.orm.transition import TransitionRequest
+from registry.orm.transition import Approval, Comment, TransitionRequest
 
 __all__ = [
+    "Approval",
     "AuditChainHead",
+    "Comment",
     "AuditEvent",
     "Base",
     "ModelAlias",

@@ -22,6 +22,16 @@ class ModelVersion(TimestampMixin, Base):
         sa.CheckConstraint(
             "stage IN ('None', 'Staging', 'Production', 'Archived')", name="stage_known"
         ),
+        # A version placed under a policy that makes its stage exclusive holds it alone: the
+        # database refuses a second such version of the model in that stage, whatever races.
+        sa.Index(
+            "uq_model_versions_exclusive_stage",
+            "model_id",
+            "stage",
+            unique=True,
+            postgresql_where=sa.text("exclusive"),
+            sqlite_where=sa.text("exclusive"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -32,6 +42,7 @@ class ModelVersion(TimestampMixin, Base):
     run_link: Mapped[str | None] = mapped_column(sa.Text)
     description: Mapped[str | None] = mapped_column(sa.Text)
     stage: Mapped[str] = mapped_column(sa.String(16), default="None")
+    exclusive: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     status: Mapped[str] = mapped_column(sa.String(32), default="READY")
     status_message: Mapped[str | None] = mapped_column(sa.Text)
     created_by: Mapped[str | None] = mapped_column(sa.String(256))

@@ -1,11 +1,12 @@
-"""Transition requests: every stage change, applied at once or awaiting approval."""
+"""Transition requests (every stage change, applied at once or awaiting approval), their
+approvals, and the comments people leave on versions and requests."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from registry.orm.base import Base
 
@@ -13,6 +14,15 @@ from registry.orm.base import Base
 class TransitionRequest(Base):
     __tablename__ = "transition_requests"
     __table_args__ = (
+        # At most one open request per version and target stage, enforced by the database.
+        sa.Index(
+            "uq_transition_requests_one_pending",
+            "version_id",
+            "to_stage",
+            unique=True,
+            postgresql_where=sa.text("state = 'pending'"),
+            sqlite_where=sa.text("state = 'pending'"),
+        ),
         sa.Index("ix_transition_requests_state_id", "state", "id"),
         sa.Index("ix_transition_requests_model_id_id", "model_id", "id"),
         sa.CheckConstraint(
@@ -39,3 +49,47 @@ class TransitionRequest(Base):
     # Versions this request archived when it was applied, for the stage-change event and
     # the stage history.
     archived_versions: Mapped[list[int] | None] = mapped_column(sa.JSON)
+    policy: Mapped[str | None] = mapped_column(sa.String(64))
+    expires_at: Mapped[dt.datetime | None]
+    decision_comment: Mapped[str | None] = mapped_column(sa.Text)
+    # An admin's justification for overriding a freeze window; marks the request for good.
+    break_glass: Mapped[str | None] = mapped_column(sa.Text)
+
+    approvals: Mapped[list[Approval]] = relationship(
+        back_populates="request",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+        order_by="Approval.id",
+    )
+
+
+class Approval(Base):
+    """One person's approval of one request; a person approves a request once."""
+
+    __tablename__ = "approvals"
+    __table_args__ = (sa.UniqueConstraint("request_id", "by"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    request_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("transition_requests.id", ondelete="CASCADE")
+    )
+    by: Mapped[str] = mapped_column(sa.String(256))
+    at: Mapped[dt.datetime]
+    comment: Mapped[str | None] = mapped_column(sa.Text)
+
+    request: Mapped[TransitionRequest] = relationship(back_populates="approvals")
+
+
+class Comment(Base):
+    __tablename__ = "comments"
+    __table_args__ = (sa.Index("ix_comments_version_id_id", "version_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_id: Mapped[int] = mapped_column(sa.ForeignKey("registered_models.id", ondelete="CASCADE"))
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("model_versions.id", ondelete="CASCADE"))
+    request_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("transition_requests.id", ondelete="SET NULL")
+    )
+    author: Mapped[str] = mapped_column(sa.String(256))
+    text: Mapped[str] = mapped_column(sa.Text)
+    created_at: Mapped[dt.datetime]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import PG_URL, require_service
+from tests.conftest import PG_URL, ROOT, require_service
 from tests.helpers import MODELGATE, free_port, wait_until_up
 
 
@@ -31,7 +31,7 @@ def test_db_upgrade_and_check_on_the_embedded_default(tmp_path):
     assert (tmp_path / "modelgate.db").exists()
     check = run("db", "check", env=env, cwd=tmp_path)
     assert check.returncode == 0, check.stderr
-    assert "0001" in run("db", "current", env=env, cwd=tmp_path).stdout
+    assert "(head)" in run("db", "current", env=env, cwd=tmp_path).stdout
 
 
 def test_a_bad_setting_stops_the_command_with_its_name(tmp_path):
@@ -91,3 +91,29 @@ def test_serve_on_postgres_waits_for_migrations_then_runs_the_workers(
             output, _ = server.communicate(timeout=30)
     assert output.count("Booting worker") == 2, output
     assert not (tmp_path / "modelgate.db").exists()  # no embedded database was made
+
+
+def test_policies_check_validates_and_names_the_line(tmp_path):
+    ok = run("policies", "check", str(ROOT / "policies"), env=clean_env(), cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert "5 policies OK" in ok.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policies:\n  - name: p\n    stage: Prod\n")
+    result = run("policies", "check", str(bad), env=clean_env(), cwd=tmp_path)
+    assert result.returncode == 1
+    assert "bad.yaml:3: policy 'p': stage: 'Prod' is not one of" in result.stderr
+
+
+def test_serve_refuses_an_invalid_policy_before_starting(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("policies:\n  - {name: p, stage: Staging, min_approvals: lots}\n")
+    result = run(
+        "serve",
+        "--port",
+        str(free_port()),
+        env=clean_env(MODELGATE_POLICY_PATH=str(bad)),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1
+    assert "bad.yaml:2" in result.stderr
+    assert "Booting worker" not in result.stdout + result.stderr

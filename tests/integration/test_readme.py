@@ -75,7 +75,7 @@ def test_the_walkthrough_works_as_written(served: int) -> None:
         outputs.append(json.loads(body))
     resolved = outputs[-1]
     assert resolved["version"] == 1
-    assert resolved["stage"] == "Production"
+    assert resolved["stage"] == "Staging"
     assert resolved["uri"] == "models:/fraud/1"
 
 

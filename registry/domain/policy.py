@@ -1,0 +1,357 @@
+"""Governance policies as data, and the pure checks that evaluate them.
+
+A policy governs transitions into one stage (optionally only from some stages) for the
+models whose names match its glob; when several match, the most specific glob wins, and on a
+tie a policy naming the stage it moves from beats one that does not. It says how many
+distinct approvers are needed and who may approve, whether the requester may count, which
+gates a version must pass
+(checked when the request is made and again when it is applied), which freeze windows block
+changes, how long a request may wait, and whether the stage holds one version at most.
+
+Gate kinds are a small table from name to pure function (``GATES``); adding a kind means
+adding a function there and a property to the policy schema.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from registry.domain import globs
+from registry.domain.principal import Principal, Role
+from registry.domain.stages import Stage
+from registry.domain.validation import source_scheme
+
+Check = dict[str, Any]  # one failed check: {"check": kind, "message": ..., details...}
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_COMPARATORS: dict[str, Callable[[float, float], bool]] = {
+    ">=": operator.ge,
+    ">": operator.gt,
+    "<=": operator.le,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+_METRIC = re.compile(r"^\s*(?P<key>\S(?:.*\S)?)\s*(?P<op>>=|<=|==|!=|>|<)\s*(?P<value>\S+)\s*$")
+_DURATION = re.compile(r"^(?P<n>\d+)\s*(?P<unit>[smhdw])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class PolicyError(ValueError):
+    """A policy file is invalid; the message names the file and the line."""
+
+
+# --------------------------------------------------------------------------- parts
+
+
+@dataclass(frozen=True, slots=True)
+class MetricGate:
+    expression: str
+    key: str
+    op: str
+    threshold: float
+
+    @classmethod
+    def parse(cls, expression: str) -> MetricGate:
+        match = _METRIC.match(expression)
+        if not match or match["op"] not in _COMPARATORS:
+            raise ValueError(f"metric gate {expression!r} must look like 'metric.auc >= 0.9'")
+        try:
+            threshold = float(match["value"])
+        except ValueError:
+            raise ValueError(
+                f"metric gate {expression!r}: {match['value']!r} is not a number"
+            ) from None
+        return cls(expression.strip(), match["key"], match["op"], threshold)
+
+    def holds(self, value: float) -> bool:
+        return _COMPARATORS[self.op](value, self.threshold)
+
+
+@dataclass(frozen=True, slots=True)
+class FreezeWindow:
+    """A time when transitions governed by the policy are refused.
+
+    Either an absolute range (``start``/``end``, half-open) or a weekly pattern: some days,
+    optionally only between two times of day (which may wrap past midnight), in a time zone.
+    """
+
+    name: str
+    timezone: str = "UTC"
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    days: frozenset[int] = frozenset()
+    from_time: dt.time | None = None
+    until_time: dt.time | None = None
+
+    def active(self, now: dt.datetime) -> bool:
+        if self.start is not None and self.end is not None:
+            return self.start <= now < self.end
+        local = now.astimezone(ZoneInfo(self.timezone))
+        if self.from_time is None or self.until_time is None:
+            return local.weekday() in self.days
+        t = local.time().replace(tzinfo=None)
+        if self.from_time <= self.until_time:
+            return local.weekday() in self.days and self.from_time <= t < self.until_time
+        # Wraps midnight ("fri 18:00 until 08:00"): the evening belongs to the named day, the
+        # small hours to the day after it.
+        if t >= self.from_time:
+            return local.weekday() in self.days
+        if t < self.until_time:
+            return (local.weekday() - 1) % 7 in self.days
+        return False
+
+    def describe(self) -> str:
+        if self.start is not None and self.end is not None:
+            return f"{self.start.isoformat()} to {self.end.isoformat()}"
+        days = ", ".join(WEEKDAYS[d] for d in sorted(self.days))
+        if self.from_time is not None and self.until_time is not None:
+            return f"{days} {self.from_time:%H:%M}-{self.until_time:%H:%M} ({self.timezone})"
+        return f"every {days} ({self.timezone})"
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    name: str
+    stage: Stage
+    models: str = "*"
+    from_stages: frozenset[Stage] | None = None  # None: moves from any stage
+    min_approvals: int = 0
+    approver_roles: frozenset[Role] = frozenset({Role.APPROVER})
+    forbid_self_approval: bool = False
+    archive_existing_versions: bool = False
+    exclusive: bool = False
+    expire_after: dt.timedelta | None = None
+    required_tags: Mapping[str, tuple[str, ...] | None] = field(default_factory=dict)
+    require_description: bool = False
+    metrics: tuple[MetricGate, ...] = ()
+    source_schemes: frozenset[str] | None = None
+    freeze: tuple[FreezeWindow, ...] = ()
+    source: str = ""  # "file:line", for messages
+
+    def summary(self) -> dict[str, Any]:
+        """The policy as data, for GET /policies and the console."""
+        return {
+            "name": self.name,
+            "stage": self.stage.value,
+            "from": sorted(s.value for s in self.from_stages) if self.from_stages else None,
+            "models": self.models,
+            "min_approvals": self.min_approvals,
+            "approver_roles": sorted(r.value for r in self.approver_roles),
+            "forbid_self_approval": self.forbid_self_approval,
+            "archive_existing_versions": self.archive_existing_versions,
+            "exclusive": self.exclusive,
+            "expire_after_seconds": (
+                int(self.expire_after.total_seconds()) if self.expire_after else None
+            ),
+            "gates": {
+                "required_tags": {
+                    k: list(v) if v is not None else None for k, v in self.required_tags.items()
+                },
+                "require_description": self.require_description,
+                "metrics": [m.expression for m in self.metrics],
+                "source_schemes": sorted(self.source_schemes) if self.source_schemes else None,
+            },
+            "freeze": [{"name": w.name, "when": w.describe()} for w in self.freeze],
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySet:
+    policies: tuple[Policy, ...]
+    files: tuple[str, ...] = ()
+    digest: str = ""
+
+    def for_transition(self, model: str, from_stage: Stage, to_stage: Stage) -> Policy | None:
+        """The policy governing a move of ``model`` from ``from_stage`` into ``to_stage``."""
+        candidates = [
+            p
+            for p in self.policies
+            if p.stage is to_stage
+            and (p.from_stages is None or from_stage in p.from_stages)
+            and globs.matches(p.models, model)
+        ]
+        if not candidates:
+            return None
+        return max(
+            candidates, key=lambda p: (globs.specificity(p.models), p.from_stages is not None)
+        )
+
+    @staticmethod
+    def digest_of(contents: list[tuple[str, bytes]]) -> str:
+        h = hashlib.sha256()
+        for name, data in sorted(contents):
+            h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+        return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- facts & gates
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the gates look at: the version as it is now."""
+
+    model: str
+    version: int
+    tags: Mapping[str, str]
+    description: str | None
+    source: str
+
+
+def _required_tags(policy: Policy, facts: Facts) -> list[Check]:
+    failed = []
+    for key, allowed in policy.required_tags.items():
+        value = facts.tags.get(key)
+        if value is None:
+            failed.append(
+                {
+                    "check": "required_tag",
+                    "key": key,
+                    "allowed": list(allowed or []),
+                    "actual": None,
+                    "message": f"The version needs the tag {key!r}.",
+                }
+            )
+        elif allowed is not None and value not in allowed:
+            failed.append(
+                {
+                    "check": "required_tag",
+                    "key": key,
+                    "allowed": list(allowed),
+                    "actual": value,
+                    "message": f"Tag {key!r} is {value!r}; allowed: "
+                    f"{', '.join(repr(a) for a in allowed)}.",
+                }
+            )
+    return failed
+
+
+def _description(policy: Policy, facts: Facts) -> list[Check]:
+    if policy.require_description and not (facts.description or "").strip():
+        return [{"check": "required_description", "message": "The version needs a description."}]
+    return []
+
+
+def _metrics(policy: Policy, facts: Facts) -> list[Check]:
+    failed = []
+    for gate in policy.metrics:
+        raw = facts.tags.get(gate.key)
+        base = {"check": "metric", "expression": gate.expression, "key": gate.key, "actual": raw}
+        if raw is None:
+            failed.append(
+                {
+                    **base,
+                    "message": f"The version has no tag {gate.key!r} to check "
+                    f"{gate.expression!r} against.",
+                }
+            )
+            continue
+        try:
+            value = float(raw)
+        except ValueError:
+            failed.append({**base, "message": f"Tag {gate.key!r} is {raw!r}, not a number."})
+            continue
+        if not gate.holds(value):
+            failed.append(
+                {**base, "message": f"{gate.key} is {raw}; the policy needs {gate.expression}."}
+            )
+    return failed
+
+
+def _source_scheme(policy: Policy, facts: Facts) -> list[Check]:
+    if policy.source_schemes is None:
+        return []
+    scheme = source_scheme(facts.source)
+    if scheme in policy.source_schemes:
+        return []
+    return [
+        {
+            "check": "source_scheme",
+            "actual": scheme,
+            "allowed": sorted(policy.source_schemes),
+            "message": f"Sources with scheme {scheme!r} may not enter {policy.stage.value}; "
+            f"allowed: {', '.join(sorted(policy.source_schemes))}.",
+        }
+    ]
+
+
+GATES: dict[str, Callable[[Policy, Facts], list[Check]]] = {
+    "required_tags": _required_tags,
+    "require_description": _description,
+    "metrics": _metrics,
+    "source_schemes": _source_scheme,
+}
+
+
+def check_gates(policy: Policy, facts: Facts) -> list[Check]:
+    """Every gate the version fails, in a stable order."""
+    failed: list[Check] = []
+    for gate in GATES.values():
+        failed.extend(gate(policy, facts))
+    for item in failed:
+        item["policy"] = policy.name
+    return failed
+
+
+def check_freeze(policy: Policy, now: dt.datetime) -> list[Check]:
+    return [
+        {
+            "check": "freeze",
+            "window": window.name,
+            "when": window.describe(),
+            "policy": policy.name,
+            "message": f"Transitions into {policy.stage.value} are frozen ({window.name}: "
+            f"{window.describe()}); an admin may override with break_glass.",
+        }
+        for window in policy.freeze
+        if window.active(now)
+    ]
+
+
+def no_policy(model: str, from_stage: Stage, to_stage: Stage) -> Check:
+    return {
+        "check": "no_policy",
+        "from_stage": from_stage.value,
+        "to_stage": to_stage.value,
+        "message": f"No policy governs moving {model!r} from {from_stage.value} to "
+        f"{to_stage.value}, so it is not allowed.",
+    }
+
+
+def is_eligible_approver(principal: Principal, policy: Policy, model: str) -> bool:
+    """May ``principal`` approve under ``policy``? Only grants of a listed role, on this model,
+    count; a grant narrowed to some stages counts for moves into those stages and, as with
+    Databricks' stage permissions, for moves out of them."""
+    governed = {policy.stage} | set(policy.from_stages or ())
+    for grant in principal.grants:
+        if grant.role not in policy.approver_roles:
+            continue
+        if not globs.matches(grant.model_pattern, model):
+            continue
+        if grant.stages is not None and not (governed & grant.stages):
+            continue
+        return True
+    return False
+
+
+# --------------------------------------------------------------------------- parsing helpers
+
+
+def parse_duration(value: object) -> dt.timedelta:
+    """``30m``, ``12h``, ``7d``, ``2w`` (or a number of seconds)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return dt.timedelta(seconds=value)
+    if isinstance(value, str):
+        match = _DURATION.match(value.strip())
+        if match and int(match["n"]) > 0:
+            return dt.timedelta(**{_UNITS[match["unit"]]: int(match["n"])})
+    raise ValueError(f"{value!r} is not a duration like 30m, 12h, 7d or 2w")

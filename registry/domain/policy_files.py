@@ -1,0 +1,316 @@
+"""Reading policy files: YAML, validated against a schema, every error named by file and line.
+
+An invalid policy must stop the service before it serves a single request, with a message an
+operator can act on: ``policies/default.yaml:12: min_approvals: -1 is less than the minimum
+of 0``. So the YAML is composed into nodes first (which remember their line), duplicate keys
+are refused (PyYAML would silently keep the last), and each schema or semantic error is
+mapped back to the node it is about.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import jsonschema
+import yaml
+
+from registry.domain import globs
+from registry.domain.policy import (
+    WEEKDAYS,
+    FreezeWindow,
+    MetricGate,
+    Policy,
+    PolicyError,
+    PolicySet,
+    parse_duration,
+)
+from registry.domain.principal import Role
+from registry.domain.stages import Stage
+
+SCHEMA = json.loads((Path(__file__).with_name("policy.schema.json")).read_text())
+_VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+def default_directory() -> Path:
+    """``./policies`` when it exists, else the policies shipped with Modelgate."""
+    local = Path.cwd() / "policies"
+    if local.is_dir():
+        return local
+    here = Path(__file__).resolve().parents[1]
+    for candidate in (here / "_policies", here.parent / "policies"):
+        if candidate.is_dir():
+            return candidate
+    raise PolicyError("No policies found: create ./policies or set MODELGATE_POLICY_PATH.")
+
+
+def policy_files(path: Path) -> list[Path]:
+    """A file as given, or the ``*.yaml``/``*.yml`` files directly in a directory.
+
+    Sub-directories are not read, so ``policies/examples/`` stays inert unless named.
+    """
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        if not files:
+            raise PolicyError(f"{path}: no policy files (*.yaml) in this directory.")
+        return files
+    raise PolicyError(f"{path}: no such policy file or directory.")
+
+
+def load(path: Path | str | None = None) -> PolicySet:
+    """Read and validate every policy file at ``path``; raise PolicyError on the first bad one."""
+    base = Path(path) if path else default_directory()
+    contents = []
+    policies: list[Policy] = []
+    for file in policy_files(base):
+        data = file.read_bytes()
+        contents.append((file.name, data))
+        policies.extend(parse(data, _display(file)))
+    _check_unique(policies)
+    return PolicySet(
+        tuple(policies),
+        tuple(_display(f) for f in policy_files(base)),
+        PolicySet.digest_of(contents),
+    )
+
+
+def _display(file: Path) -> str:
+    try:
+        return str(file.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(file)
+
+
+# --------------------------------------------------------------------------- YAML with lines
+
+
+class _Lines:
+    """Remembers the line of every value, by its path in the document."""
+
+    def __init__(self) -> None:
+        self.by_path: dict[tuple[Any, ...], int] = {}
+
+    def line(self, path: Iterable[Any]) -> int:
+        path = tuple(path)
+        while path and path not in self.by_path:
+            path = path[:-1]
+        return self.by_path.get(path, 1)
+
+
+def _to_python(node: yaml.Node, path: tuple[Any, ...], lines: _Lines, where: str) -> Any:
+    lines.by_path[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _scalar(key_node)
+            if key in result:
+                raise PolicyError(f"{where}:{key_node.start_mark.line + 1}: duplicate key {key!r}")
+            result[key] = _to_python(value_node, (*path, key), lines, where)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, (*path, i), lines, where) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    if not isinstance(node, yaml.ScalarNode):
+        raise PolicyError(f"line {node.start_mark.line + 1}: a key must be a plain value")
+    if node.tag == "tag:yaml.org,2002:str" or node.style in ("'", '"'):
+        return node.value
+    # Dates and clock readings stay text ("18:00" would be the integer 1080 in YAML 1.1); the
+    # policy parser reads them with the meaning the format documents.
+    if node.tag.endswith(":timestamp") or ":" in node.value:
+        return node.value
+    return yaml.safe_load(node.value)
+
+
+def _read_yaml(data: bytes, where: str) -> tuple[Any, _Lines]:
+    try:
+        node = yaml.compose(data, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise PolicyError(f"{where}:{line}: not valid YAML: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"{where}: not valid YAML: {exc}") from None
+    lines = _Lines()
+    if node is None:
+        raise PolicyError(f"{where}:1: the file is empty; it needs a 'policies:' list")
+    return _to_python(node, (), lines, where), lines
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse(data: bytes, where: str = "<policy>") -> list[Policy]:
+    document, lines = _read_yaml(data, where)
+    errors = sorted(_VALIDATOR.iter_errors(document), key=lambda e: lines.line(e.absolute_path))
+    if errors:
+        raise PolicyError(
+            "\n".join(
+                f"{where}:{lines.line(e.absolute_path)}: "
+                f"{_path_text(e.absolute_path, document)}{e.message}"
+                for e in errors[:10]
+            )
+        )
+    policies = []
+    for index, raw in enumerate(document["policies"]):
+        path = ("policies", index)
+        try:
+            policies.append(_policy(raw, f"{where}:{lines.line(path)}"))
+        except _FieldError as exc:
+            line = lines.line((*path, *exc.path))
+            where_in = _path_text((*path, *exc.path), document)
+            raise PolicyError(f"{where}:{line}: {where_in}{exc}") from None
+    return policies
+
+
+def _path_text(path: Iterable[Any], document: Any) -> str:
+    """``policy 'prod': gates.metrics.0: `` rather than ``policies.3.gates.metrics.0: ``."""
+    parts = list(path)
+    prefix = ""
+    if len(parts) >= 2 and parts[0] == "policies" and isinstance(parts[1], int):
+        item = document["policies"][parts[1]] if isinstance(document, dict) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        prefix = f"policy {name!r}: " if isinstance(name, str) else f"policy #{parts[1] + 1}: "
+        parts = parts[2:]
+    rest = ".".join(str(p) for p in parts)
+    return prefix + (f"{rest}: " if rest else "")
+
+
+class _FieldError(ValueError):
+    def __init__(self, path: tuple[Any, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _policy(raw: dict[str, Any], source: str) -> Policy:
+    stage = Stage(raw["stage"])
+    models = raw.get("models", "*")
+    from_raw = raw.get("from")
+    from_stages = None
+    if from_raw is not None:
+        from_stages = frozenset(
+            Stage(s) for s in ([from_raw] if isinstance(from_raw, str) else from_raw)
+        )
+        if stage in from_stages:
+            raise _FieldError(("from",), f"a move from {stage.value} into itself never happens")
+    archive = raw.get("archive_existing_versions", False)
+    exclusive = raw.get("exclusive", False)
+    if (archive or exclusive) and not stage.is_active:
+        field = "archive_existing_versions" if archive else "exclusive"
+        raise _FieldError((field,), f"applies only to Staging and Production, not {stage.value}")
+    expire_after = None
+    if "expire_after" in raw:
+        try:
+            expire_after = parse_duration(raw["expire_after"])
+        except ValueError as exc:
+            raise _FieldError(("expire_after",), str(exc)) from None
+    gates = raw.get("gates", {})
+    metrics = []
+    for i, expression in enumerate(gates.get("metrics", [])):
+        try:
+            metrics.append(MetricGate.parse(expression))
+        except ValueError as exc:
+            raise _FieldError(("gates", "metrics", i), str(exc)) from None
+    required_tags = {
+        key: None if allowed is None else tuple([allowed] if isinstance(allowed, str) else allowed)
+        for key, allowed in gates.get("required_tags", {}).items()
+    }
+    schemes = gates.get("source_schemes")
+    return Policy(
+        name=raw["name"],
+        stage=stage,
+        models=globs.validate(models, "models"),
+        from_stages=from_stages,
+        min_approvals=raw.get("min_approvals", 0),
+        approver_roles=frozenset(Role(r) for r in raw.get("approver_roles", ["approver"])),
+        forbid_self_approval=raw.get("forbid_self_approval", False),
+        archive_existing_versions=archive,
+        exclusive=exclusive,
+        expire_after=expire_after,
+        required_tags=required_tags,
+        require_description=gates.get("require_description", False),
+        metrics=tuple(metrics),
+        source_schemes=frozenset(schemes) if schemes else None,
+        freeze=tuple(_freeze(w, ("freeze", i)) for i, w in enumerate(raw.get("freeze", []))),
+        source=source,
+    )
+
+
+def _freeze(raw: dict[str, Any], path: tuple[Any, ...]) -> FreezeWindow:
+    timezone = raw.get("timezone", "UTC")
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _FieldError((*path, "timezone"), f"unknown time zone {timezone!r}") from None
+    if "days" in raw:
+        days = frozenset(WEEKDAYS.index(d) for d in raw["days"])
+        times = [raw.get("from"), raw.get("until")]
+        if (times[0] is None) != (times[1] is None):
+            raise _FieldError(path, "a weekly window needs both 'from' and 'until', or neither")
+        parsed = [
+            _clock(t, (*path, k)) if t is not None else None
+            for t, k in zip(times, ("from", "until"), strict=True)
+        ]
+        return FreezeWindow(
+            raw["name"], timezone, days=days, from_time=parsed[0], until_time=parsed[1]
+        )
+    if "from" not in raw or "until" not in raw:
+        raise _FieldError(path, "a freeze window needs 'days' (weekly) or 'from' and 'until'")
+    start = _instant(raw["from"], zone, (*path, "from"))
+    end = _instant(raw["until"], zone, (*path, "until"), end_of_day=True)
+    if end <= start:
+        raise _FieldError((*path, "until"), "'until' must be after 'from'")
+    return FreezeWindow(raw["name"], timezone, start=start, end=end)
+
+
+def _clock(value: str, path: tuple[Any, ...]) -> dt.time:
+    try:
+        return dt.time.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise _FieldError(path, f"{value!r} is not a time of day like '18:00'") from None
+
+
+def _instant(
+    value: str, zone: ZoneInfo, path: tuple[Any, ...], end_of_day: bool = False
+) -> dt.datetime:
+    """A date (a whole day in the window's zone; as 'until', the day is included) or a time."""
+    try:
+        if len(value) == 10:
+            day = dt.date.fromisoformat(value) + dt.timedelta(days=1 if end_of_day else 0)
+            return dt.datetime.combine(day, dt.time(), zone).astimezone(dt.UTC)
+        moment = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _FieldError(
+            path, f"{value!r} is not a date (2026-12-24) or a time (2026-12-24T18:00:00Z)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(dt.UTC)
+
+
+def _check_unique(policies: list[Policy]) -> None:
+    names: dict[str, Policy] = {}
+    scopes: dict[tuple[Stage, frozenset[Stage] | None, str], Policy] = {}
+    for policy in policies:
+        if policy.name in names:
+            raise PolicyError(
+                f"{policy.source}: policy name {policy.name!r} is already used at "
+                f"{names[policy.name].source}"
+            )
+        names[policy.name] = policy
+        scope = (policy.stage, policy.from_stages, policy.models)
+        if scope in scopes:
+            raise PolicyError(
+                f"{policy.source}: policy {policy.name!r} governs the same moves "
+                f"(into {policy.stage.value}, models {policy.models!r}) as "
+                f"{scopes[scope].name!r} at {scopes[scope].source}; one would never apply"
+            )
+        scopes[scope] = policy

@@ -1,0 +1,176 @@
+"""Policy files: every shipped file loads, and every kind of mistake names its file and line."""
+
+from pathlib import Path
+
+import pytest
+
+from registry.domain import policy_files
+from registry.domain.policy import PolicyError
+from registry.domain.principal import Role
+from registry.domain.stages import Stage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse(text: str):
+    return policy_files.parse(text.encode(), "p.yaml")
+
+
+@pytest.mark.parametrize(
+    "path", ["policies", "policies/examples/open.yaml", "policies/examples/strict.yaml"]
+)
+def test_the_shipped_policies_load(path):
+    loaded = policy_files.load(ROOT / path)
+    assert loaded.policies
+    assert len(loaded.digest) == 64
+
+
+def test_the_default_set_says_what_the_issue_asks():
+    loaded = policy_files.load(ROOT / "policies")
+    staging = loaded.for_transition("any", Stage.NONE, Stage.STAGING)
+    production = loaded.for_transition("any", Stage.STAGING, Stage.PRODUCTION)
+    assert staging.min_approvals == 1
+    assert (
+        production.min_approvals,
+        production.forbid_self_approval,
+        production.archive_existing_versions,
+    ) == (2, True, True)
+    assert production.approver_roles == frozenset({Role.APPROVER})
+
+
+def test_a_directory_loads_its_own_yaml_files_not_sub_directories():
+    loaded = policy_files.load(ROOT / "policies")
+    assert all("examples" not in f for f in loaded.files)
+
+
+def test_a_full_policy_parses():
+    [p] = parse("""
+policies:
+  - name: prod
+    stage: Production
+    from: [Staging]
+    models: "fraud-*"
+    min_approvals: 2
+    approver_roles: [approver, admin]
+    forbid_self_approval: true
+    archive_existing_versions: true
+    exclusive: true
+    expire_after: 36h
+    gates:
+      required_tags: {validation: passed, owner: null, tier: [gold, silver]}
+      require_description: true
+      metrics: ["metric.auc >= 0.9"]
+      source_schemes: [s3, gs]
+    freeze:
+      - {name: weekend, days: [sat, sun], timezone: Europe/Paris}
+      - {name: nights, days: [mon], from: "22:00", until: "06:00"}
+      - {name: xmas, from: 2026-12-24, until: 2026-12-26}
+""")
+    assert p.from_stages == frozenset({Stage.STAGING})
+    assert p.expire_after.total_seconds() == 36 * 3600
+    assert p.required_tags == {"validation": ("passed",), "owner": None, "tier": ("gold", "silver")}
+    assert p.metrics[0].key == "metric.auc"
+    assert p.metrics[0].threshold == 0.9
+    assert [w.name for w in p.freeze] == ["weekend", "nights", "xmas"]
+    assert p.source == "p.yaml:3"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "fragment"),
+    [
+        ("policies:\n  - name: a\n    stage: Staging\n    min_approvals: [\n", 5, "not valid YAML"),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    stage: Production\n",
+            4,
+            "duplicate key 'stage'",
+        ),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    min_approval: 1\n",
+            2,
+            "'min_approval' was unexpected",
+        ),
+        ("policies:\n  - name: a\n    stage: Live\n", 3, "'Live' is not one of"),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    min_approvals: -1\n",
+            4,
+            "less than the minimum",
+        ),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    gates:\n      metrics: [auc > high]\n",
+            5,
+            "not a number",
+        ),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    gates:\n      metrics: [auc]\n",
+            5,
+            "must look like",
+        ),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    expire_after: soon\n",
+            4,
+            "not a duration",
+        ),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    freeze:\n"
+            "      - {name: f, days: [sat], timezone: Mars/Olympus}\n",
+            5,
+            "unknown time zone",
+        ),
+        (
+            "policies:\n  - name: a\n    stage: None\n    archive_existing_versions: true\n",
+            4,
+            "applies only to Staging and Production",
+        ),
+        ("policies:\n  - name: a\n    stage: Staging\n    from: Staging\n", 4, "into itself"),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    freeze:\n"
+            "      - {name: f, from: 2026-12-24, until: 2026-12-01}\n",
+            5,
+            "must be after",
+        ),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    freeze:\n      - {name: f}\n",
+            5,
+            "needs 'days'",
+        ),
+        (
+            "policies:\n  - name: a\n    stage: Staging\n    freeze:\n"
+            "      - {name: f, days: [sat], from: '10:00'}\n",
+            5,
+            "both 'from' and 'until'",
+        ),
+        ("", 1, "empty"),
+        ("rules: []\n", 1, "'policies' is a required property"),
+    ],
+)
+def test_mistakes_name_the_file_and_line(text, line, fragment):
+    with pytest.raises(PolicyError) as err:
+        parse(text)
+    message = str(err.value)
+    assert message.startswith(f"p.yaml:{line}:"), message
+    assert fragment in message, message
+
+
+def test_clock_times_are_not_read_as_sexagesimal_numbers():
+    [p] = parse(
+        "policies:\n  - name: a\n    stage: Staging\n    freeze:\n"
+        "      - {name: f, days: [fri], from: 18:00, until: 23:00}\n"
+    )
+    assert p.freeze[0].from_time.hour == 18
+
+
+def test_names_and_scopes_must_be_unique_across_files(tmp_path):
+    (tmp_path / "a.yaml").write_text("policies:\n  - {name: one, stage: Staging}\n")
+    (tmp_path / "b.yaml").write_text("policies:\n  - {name: one, stage: Production}\n")
+    with pytest.raises(PolicyError, match="already used"):
+        policy_files.load(tmp_path)
+    (tmp_path / "b.yaml").write_text("policies:\n  - {name: two, stage: Staging}\n")
+    with pytest.raises(PolicyError, match="same moves"):
+        policy_files.load(tmp_path)
+
+
+def test_missing_paths_and_empty_directories(tmp_path):
+    with pytest.raises(PolicyError, match="no such policy file"):
+        policy_files.load(tmp_path / "nope")
+    with pytest.raises(PolicyError, match="no policy files"):
+        policy_files.load(tmp_path)
