@@ -47,7 +47,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     observability.init_app(app)
     app.before_request(_mark_read_only)
     app.teardown_request(_clear_read_only)
-    app.before_request(auth.refuse_undeclared)
+    auth.init_app(app)
     app.extensions["modelgate.api"] = api.init_app(app)
     errors.register(app)
     return app

@@ -5,25 +5,26 @@ place beside the route. A request hook refuses any route that declares none (den
 default), and a test walks the URL map for the same reason. The fine-grained check (this
 model, this stage) happens in the domain, which every entry point shares.
 
-Authentication (this module's :func:`authenticate`) is deliberately the only piece that knows
-how tokens look: until identity lands, the temporary rule is that when
-``MODELGATE_BOOTSTRAP_TOKEN`` is set, writes need it and reads are open.
+Authentication (:func:`authenticate`, backed by :mod:`registry.authentication`) turns the
+bearer token into a Principal; nothing else here knows what tokens look like.
 """
 
 from __future__ import annotations
 
 import copy
 import functools
-import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from authlib.oauth2 import OAuth2Error
 from flask import current_app, g, request
 
+from registry.authentication import Authenticator, resource_protector
 from registry.domain import permissions
 from registry.domain.errors import PermissionDenied, Unauthenticated
 from registry.domain.permissions import Action
-from registry.domain.principal import Grant, Principal, Role
+from registry.domain.principal import Principal
+from registry.extensions import db
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -110,30 +111,48 @@ def authorize(action: Action) -> Principal:
     return principal
 
 
-def bearer_token() -> str | None:
+def authenticate() -> Principal:
+    """The caller behind the request's bearer token; Unauthenticated when there is none or it
+    does not verify. Deny by default: no route but the public ones serves without a token."""
     header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
     if not header:
-        return None
+        raise Unauthenticated(
+            "This call needs 'Authorization: Bearer <token>' (a Modelgate API token or an "
+            "OIDC access token)."
+        )
+    scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("Authorization must be 'Bearer <token>'.")
-    return token.strip()
+    protector = current_app.extensions["modelgate.protector"]
+    try:
+        principal: Principal = protector.acquire_token()
+    except OAuth2Error as exc:  # Authlib's own refusals (malformed header and the like)
+        raise Unauthenticated(exc.description or "The bearer token is not valid.") from None
+    authenticator = current_app.extensions["modelgate.authenticator"]
+    if principal.token_id is not None and authenticator.due_for_use_record(principal.token_id):
+        g.modelgate_token_used = principal.token_id
+    return principal
 
 
-_EVERYTHING = (Grant(Role.ADMIN),)
-_READ_ONLY = (Grant(Role.VIEWER),)
+def _record_token_use(_exc: BaseException | None) -> None:
+    token_id = g.pop("modelgate_token_used", None)
+    if token_id is not None:
+        db.session.remove()  # end the request's transaction first (SQLite has one writer)
+        current_app.extensions["modelgate.authenticator"].record_use(db.engine, token_id)
 
 
-def authenticate() -> Principal:
-    """The caller under the temporary bootstrap-token rule."""
-    token = bearer_token()
-    expected = current_app.config.get("BOOTSTRAP_TOKEN")
-    if not expected:
-        return Principal(subject="anonymous", kind="user", grants=_EVERYTHING)
-    if token is None:
-        if request.method in ("GET", "HEAD"):
-            return Principal(subject="anonymous", kind="user", grants=_READ_ONLY)
-        raise Unauthenticated("This call changes the registry and needs a bearer token.")
-    if not hmac.compare_digest(token.encode(), str(expected).encode()):
-        raise Unauthenticated("The bearer token is not valid.")
-    return Principal(subject="bootstrap", kind="service", grants=_EVERYTHING)
+def init_app(app: Any) -> None:
+    """Wire authentication: the authenticator (with its caches) and Authlib's protector."""
+    app.extensions["modelgate.authenticator"] = Authenticator(app.config)
+    app.extensions["modelgate.protector"] = resource_protector(
+        lambda token: current_app.extensions["modelgate.authenticator"].authenticate(
+            db.session, token
+        )
+    )
+    app.before_request(refuse_undeclared)
+    app.teardown_request(_record_token_use)
+
+
+def forget_callers() -> None:
+    """After a token or binding changes, stop trusting this process's cached callers."""
+    current_app.extensions["modelgate.authenticator"].forget()

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import os
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from registry import config, database
 from registry.domain import policy_files
-from registry.domain.policy import PolicyError
+from registry.domain.errors import DomainError
+from registry.domain.policy import PolicyError, parse_duration
+from registry.domain.principal import system
 
 
 def _settings() -> dict[str, Any]:
@@ -18,6 +23,24 @@ def _settings() -> dict[str, Any]:
         return config.load()
     except config.ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _registry() -> Iterator[Any]:
+    """An app context and its session, for commands that act on the registry as the operator."""
+    from registry import create_app
+    from registry.extensions import db
+
+    try:
+        app = create_app()
+    except (config.ConfigError, PolicyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    with app.app_context():
+        try:
+            yield db.session
+        except DomainError as exc:
+            db.session.rollback()
+            raise click.ClickException(f"{exc.code}: {exc.message}") from None
 
 
 def _check_policies(settings: dict[str, Any]) -> None:
@@ -57,6 +80,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
     sqlite = config.is_sqlite(settings["DATABASE_URL"])
     if sqlite:
         _upgrade(settings["DATABASE_URL"], quiet=True)
+        _bootstrap(settings)
         workers, threads = 1, 8
         where = settings["DATABASE_URL"].removeprefix("sqlite:///")
         click.echo(f"Modelgate: embedded SQLite database at {where}")
@@ -78,9 +102,16 @@ def db() -> None:
 @db.command("upgrade")
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
-    """Apply migrations to MODELGATE_DATABASE_URL (or the embedded SQLite file)."""
-    _upgrade(_settings()["DATABASE_URL"], revision=revision)
+    """Apply migrations to MODELGATE_DATABASE_URL (or the embedded SQLite file).
+
+    On an empty registry this also creates the first admin API token: the one in
+    MODELGATE_BOOTSTRAP_TOKEN, or a generated one, printed once.
+    """
+    settings = _settings()
+    _upgrade(settings["DATABASE_URL"], revision=revision)
     click.echo("Database schema is up to date.")
+    if revision == "head":
+        _bootstrap(settings)
 
 
 @db.command("current")
@@ -138,15 +169,197 @@ def requests() -> None:
 @requests.command("expire")
 def requests_expire() -> None:
     """Record as expired the pending requests whose time is up (the periodic sweep, by hand)."""
-    from registry import create_app
     from registry.domain import transitions
-    from registry.extensions import db
 
-    app = create_app()
-    with app.app_context():
-        expired = transitions.expire_due(db.session)
-        db.session.commit()
+    with _registry() as session:
+        expired = transitions.expire_due(session)
+        session.commit()
     click.echo(f"{len(expired)} request(s) expired.")
+
+
+def _bootstrap(settings: dict[str, Any]) -> None:
+    """Give an empty registry its first admin token (and say so, once)."""
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from registry.domain import events, identity
+
+    events.install()
+    engine = sa.create_engine(settings["DATABASE_URL"], poolclass=sa.pool.NullPool)
+    try:
+        with Session(engine) as session:
+            secret = identity.ensure_bootstrap_token(session, settings["BOOTSTRAP_TOKEN"])
+            session.commit()
+    finally:
+        engine.dispose()
+    if secret is None:
+        return
+    if settings["BOOTSTRAP_TOKEN"]:
+        click.echo("Modelgate: MODELGATE_BOOTSTRAP_TOKEN is now the registry's admin token.")
+    else:
+        click.echo(
+            "Modelgate: created the registry's first admin API token. It is shown this once;\n"
+            "keep it (e.g. export MODELGATE_TOKEN=...), and mint others with "
+            "`modelgate token create`:\n"
+            f"  {secret}"
+        )
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@main.group()
+def token() -> None:
+    """Service-account API tokens (acting as the operator: this machine reaches the database)."""
+
+
+def _expiry(expires_in: str | None) -> dt.datetime | None:
+    if expires_in is None:
+        return None
+    try:
+        return dt.datetime.now(dt.UTC) + parse_duration(expires_in)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--expires-in") from None
+
+
+@token.command("create")
+@click.option("--name", required=True, help="The service account, e.g. deploy-pipeline.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    type=click.Choice(["viewer", "contributor", "approver", "auditor", "admin"]),
+    help="Repeat for several roles.",
+)
+@click.option("--model-pattern", default="*", show_default=True, help="Models it covers (glob).")
+@click.option(
+    "--stage", "stages", multiple=True, help="Narrow an approver token to stages (repeatable)."
+)
+@click.option("--expires-in", help="Lifetime such as 90d or 12h (default: no expiry).")
+@click.option("--owner", help="Who answers for it.")
+def token_create(
+    name: str,
+    roles: tuple[str, ...],
+    model_pattern: str,
+    stages: tuple[str, ...],
+    expires_in: str | None,
+    owner: str | None,
+) -> None:
+    """Create a token and print its secret (on stdout, alone, for scripts)."""
+    from registry.domain import identity
+
+    with _registry() as session:
+        info = identity.create_token(
+            session,
+            system(),
+            name=name,
+            roles=list(roles),
+            model_pattern=model_pattern,
+            stages=list(stages) or None,
+            expires_at=_expiry(expires_in),
+            owner=owner or f"system:{os.environ.get('USER', 'operator')}",
+        )
+        session.commit()
+    click.echo(
+        f"token {info.id} for service:{info.name} ({', '.join(info.roles)} on "
+        f"{info.model_pattern!r}); the secret is shown this once:",
+        err=True,
+    )
+    click.echo(info.token)
+
+
+@token.command("list")
+@click.option("--all", "include_revoked", is_flag=True, help="Include revoked tokens.")
+def token_list(include_revoked: bool) -> None:
+    """List tokens (never their secrets)."""
+    from registry.domain import identity
+
+    with _registry() as session:
+        for info in identity.list_tokens(session, system(), include_revoked=include_revoked):
+            state = "revoked" if info.revoked_at else "active"
+            expires = info.expires_at.isoformat() if info.expires_at else "never"
+            click.echo(
+                f"{info.id:>5}  {info.prefix}...  {info.name:<24} "
+                f"{','.join(info.roles):<24} {info.model_pattern:<16} {state:<8} "
+                f"expires {expires}"
+            )
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+def token_revoke(token_id: int) -> None:
+    """Revoke a token by id."""
+    from registry.domain import identity
+
+    with _registry() as session:
+        info = identity.revoke_token(session, system(), token_id)
+        session.commit()
+    click.echo(f"Revoked token {info.id} ({info.prefix}...) of service:{info.name}.")
+
+
+@main.group("role-binding")
+def role_binding() -> None:
+    """Role bindings: grant roles to users, groups and service accounts."""
+
+
+@role_binding.command("create")
+@click.option("--subject", required=True, help="user:<sub>, group:<name> or service:<name>.")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["viewer", "contributor", "approver", "auditor", "admin"]),
+)
+@click.option("--model-pattern", default="*", show_default=True)
+@click.option("--stage", "stages", multiple=True, help="Narrow an approver binding.")
+def role_binding_create(
+    subject: str, role: str, model_pattern: str, stages: tuple[str, ...]
+) -> None:
+    """Grant a role."""
+    from registry.domain import identity
+
+    with _registry() as session:
+        info = identity.create_binding(
+            session,
+            system(),
+            subject=subject,
+            role=role,
+            model_pattern=model_pattern,
+            stages=list(stages) or None,
+        )
+        session.commit()
+    click.echo(
+        f"Binding {info.id}: {info.subject} is {info.role} on {info.model_pattern!r}"
+        + (f" for {', '.join(info.stages)}" if info.stages else "")
+        + "."
+    )
+
+
+@role_binding.command("list")
+@click.option("--subject")
+def role_binding_list(subject: str | None) -> None:
+    """List role bindings."""
+    from registry.domain import identity
+
+    with _registry() as session:
+        for info in identity.list_bindings(session, system(), subject=subject):
+            stages = ",".join(info.stages) if info.stages else "all stages"
+            click.echo(
+                f"{info.id:>5}  {info.subject:<32} {info.role:<12} "
+                f"{info.model_pattern:<16} {stages}"
+            )
+
+
+@role_binding.command("delete")
+@click.argument("binding_id", type=int)
+def role_binding_delete(binding_id: int) -> None:
+    """Remove a role binding by id."""
+    from registry.domain import identity
+
+    with _registry() as session:
+        identity.delete_binding(session, system(), binding_id)
+        session.commit()
+    click.echo(f"Removed binding {binding_id}.")
 
 
 def _upgrade(url: str, revision: str = "head", quiet: bool = False) -> None:

@@ -16,6 +16,11 @@ from typing import Any
 import sqlalchemy as sa
 
 PREFIX = "MODELGATE_"
+# Signature algorithms an OIDC token may use: public-key ones only, so a token can never be
+# checked with a secret an attacker could also know.
+ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+)
 
 
 class ConfigError(RuntimeError):
@@ -41,6 +46,10 @@ def _float(raw: str) -> float:
 
 def _str(raw: str) -> str:
     return raw
+
+
+def _list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 @dataclass(frozen=True)
@@ -80,8 +89,54 @@ SETTINGS: tuple[Setting, ...] = (
         "BOOTSTRAP_TOKEN",
         _str,
         None,
-        "Until identity is configured: when set, writes need `Authorization: Bearer <token>`.",
+        "The first admin API token of an empty registry (at least 16 characters). Unset: one "
+        "is generated and printed once by `modelgate db upgrade` or the embedded `serve`.",
         secret=True,
+        production="from a Secret, or unset and read the job's log once",
+    ),
+    Setting(
+        "OIDC_ISSUER",
+        _str,
+        None,
+        "Issuer URL of the identity provider; its discovery document "
+        "(`{issuer}/.well-known/openid-configuration`) names the JWKS. Unset: no OIDC tokens.",
+        production="your provider's issuer URL",
+    ),
+    Setting(
+        "OIDC_AUDIENCE",
+        _str,
+        None,
+        "The `aud` OIDC access tokens must carry for this registry (required with an issuer).",
+    ),
+    Setting("OIDC_JWKS_URL", _str, None, "JWKS URL, overriding the discovery document's."),
+    Setting(
+        "OIDC_ALGORITHMS",
+        _list,
+        ("RS256", "ES256"),
+        "Accepted signature algorithms (asymmetric only), comma-separated.",
+    ),
+    Setting("OIDC_LEEWAY_SECONDS", _int, 60, "Clock skew allowed on `exp` and `nbf`."),
+    Setting("OIDC_SUBJECT_CLAIM", _str, "sub", "Claim naming the user (e.g. `email`)."),
+    Setting(
+        "OIDC_GROUPS_CLAIM",
+        _str,
+        "groups",
+        "Claim listing the user's groups (dotted paths allowed); matched by `group:` role "
+        "bindings.",
+    ),
+    Setting(
+        "OIDC_ROLES_CLAIM",
+        _str,
+        "roles",
+        "Claim listing Modelgate role names the provider grants everywhere (dotted paths "
+        "allowed, e.g. `realm_access.roles`); empty disables it.",
+    ),
+    Setting(
+        "AUTH_CACHE_SECONDS",
+        _float,
+        10.0,
+        "How long a verified caller is remembered per process. Revocations reach other "
+        "processes within this time.",
     ),
     Setting(
         "POLICY_PATH",
@@ -161,6 +216,7 @@ def load(
         raise ConfigError(f"{PREFIX}DATABASE_URL is not a database URL: {exc}") from None
     values["EMBEDDED"] = embedded
 
+    _check_oidc(values)
     if not values["SECRET_KEY"]:
         if not is_sqlite(values["DATABASE_URL"]):
             raise ConfigError(
@@ -169,6 +225,23 @@ def load(
             )
         values["SECRET_KEY"] = _embedded_secret(values["DATABASE_URL"])
     return values
+
+
+def _check_oidc(values: dict[str, Any]) -> None:
+    if values["OIDC_ISSUER"] and not values["OIDC_AUDIENCE"]:
+        raise ConfigError(
+            f"{PREFIX}OIDC_AUDIENCE must be set with {PREFIX}OIDC_ISSUER: a token "
+            "minted for another service must not open this one."
+        )
+    refused = set(values["OIDC_ALGORITHMS"]) - ASYMMETRIC
+    if refused or not values["OIDC_ALGORITHMS"]:
+        raise ConfigError(
+            f"{PREFIX}OIDC_ALGORITHMS: only asymmetric algorithms are accepted "
+            f"({', '.join(sorted(ASYMMETRIC))}); refused: {sorted(refused)}"
+        )
+    token = values["BOOTSTRAP_TOKEN"]
+    if token is not None and len(token) < 16:
+        raise ConfigError(f"{PREFIX}BOOTSTRAP_TOKEN must be at least 16 characters.")
 
 
 def _embedded_secret(sqlite_url: str) -> str:

@@ -27,8 +27,9 @@ from alembic import command
 
 from registry import create_app
 from registry.database import alembic_config
-from registry.domain import policy_files
+from registry.domain import identity, policy_files
 from registry.domain.policy import PolicySet
+from registry.domain.principal import system
 from registry.extensions import db
 from tests.helpers import RegistryClient
 
@@ -106,6 +107,7 @@ def make_app(url: str, **overrides: Any) -> Any:
         "SECRET_KEY": SECRET,
         "TESTING": True,
         "POLICY_PATH": OPEN_POLICIES,
+        "AUTH_CACHE_SECONDS": 0,  # tests roll back tokens and bindings; nothing may linger
     }
     settings.update(overrides)
     return create_app(settings)
@@ -139,9 +141,11 @@ def app(request: pytest.FixtureRequest, backend: str) -> Iterator[Any]:
     if backend == "sqlite":
         app = request.getfixturevalue("sqlite_app")
         _restore_sqlite(app, request.getfixturevalue("sqlite_template"))
+        app.extensions["modelgate.authenticator"].forget()
         yield app
         return
     app = request.getfixturevalue("postgres_app")
+    app.extensions["modelgate.authenticator"].forget()
     if "committed" in request.fixturenames:
         yield app
         return
@@ -217,8 +221,48 @@ def client(app: Any) -> Any:
 
 
 @pytest.fixture
-def registry(client: Any) -> RegistryClient:
-    return RegistryClient(client)
+def registry(client: Any, tokens: Any) -> RegistryClient:
+    """The registry, as an admin (service account "admin")."""
+    return RegistryClient(client, tokens("admin", name="admin"))
+
+
+@pytest.fixture
+def tokens(app: Any) -> Any:
+    """Mint real API tokens: ``tokens("approver", model_pattern="fraud-*", stages=[...])``."""
+    counter = iter(range(1, 10_000))
+
+    def mint(
+        *roles: str,
+        model_pattern: str = "*",
+        stages: list[str] | None = None,
+        name: str | None = None,
+        expires_at: Any = None,
+    ) -> str:
+        with app.app_context():
+            info = identity.create_token(
+                db.session,
+                system(),
+                name=name or f"{'-'.join(roles)}-{next(counter)}",
+                roles=list(roles),
+                model_pattern=model_pattern,
+                stages=stages,
+                expires_at=expires_at,
+            )
+            db.session.commit()
+        assert info.token is not None
+        return info.token
+
+    return mint
+
+
+@pytest.fixture
+def as_role(client: Any, tokens: Any) -> Any:
+    """A RegistryClient acting with a fresh token of the given roles."""
+
+    def make(*roles: str, **kwargs: Any) -> RegistryClient:
+        return RegistryClient(client, tokens(*roles, **kwargs))
+
+    return make
 
 
 # --------------------------------------------------------------------------- CI strictness

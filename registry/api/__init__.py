@@ -7,6 +7,7 @@ from flask import Flask
 from registry.api import (
     comments,
     health,
+    identity,
     policies,
     registered_models,
     resolve,
@@ -34,7 +35,7 @@ def init_app(app: Flask) -> ModelgateApi:
             "description": "A Modelgate API token or an OIDC access token.",
         },
     )
-    for module in (registered_models, versions, transitions, comments, policies, resolve):
+    for module in (registered_models, versions, transitions, comments, policies, resolve, identity):
         api.register_blueprint(module.blp)
     app.register_blueprint(health.blp)
     return api

@@ -44,6 +44,10 @@ class EventType(StrEnum):
     REQUEST_EXPIRED = "transition_request.expired"
     BREAK_GLASS = "transition_request.break_glass"
     COMMENT_CREATED = "comment.created"
+    TOKEN_CREATED = "token.created"  # noqa: S105 - an event name, not a secret
+    TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name, not a secret
+    BINDING_CREATED = "role_binding.created"
+    BINDING_DELETED = "role_binding.deleted"
 
 
 @dataclass(slots=True)

@@ -69,10 +69,18 @@ def append_pending(session: Session) -> None:
         append(session, pending)
 
 
-def append(session: Session, pending: list[events.PendingEvent]) -> list[AuditEvent]:
-    head = session.execute(
-        sa.select(AuditChainHead).where(AuditChainHead.id == HEAD_ID).with_for_update()
+def lock_chain(session: Session) -> AuditChainHead:
+    """Take the chain head's row lock: appends, and anything that must not race with them."""
+    return session.execute(
+        sa.select(AuditChainHead)
+        .where(AuditChainHead.id == HEAD_ID)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     ).scalar_one()
+
+
+def append(session: Session, pending: list[events.PendingEvent]) -> list[AuditEvent]:
+    head = lock_chain(session)
     # Times never run backwards along the chain, even if replicas' clocks disagree a little,
     # so "what was true at T" can be answered by seq order alone.
     at = max(utcnow(), head.at)

@@ -2,11 +2,13 @@
 
 from registry.orm.audit import AuditChainHead, AuditEvent
 from registry.orm.base import Base
+from registry.orm.identity import ApiToken, RoleBinding
 from registry.orm.model_version import ModelVersion, ModelVersionTag
 from registry.orm.registered_model import ModelAlias, RegisteredModel, RegisteredModelTag
 from registry.orm.transition import Approval, Comment, TransitionRequest
 
 __all__ = [
+    "ApiToken",
     "Approval",
     "AuditChainHead",
     "Comment",
@@ -17,5 +19,6 @@ __all__ = [
     "ModelVersionTag",
     "RegisteredModel",
     "RegisteredModelTag",
+    "RoleBinding",
     "TransitionRequest",
 ]

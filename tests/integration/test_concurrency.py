@@ -12,12 +12,12 @@ from registry.orm.audit import GENESIS_HASH
 from tests.helpers import RegistryClient
 
 
-def race(app, count, call):
+def race(app, token, count, call):
     """Run ``call(client, i)`` from ``count`` threads released at the same instant."""
     barrier = Barrier(count)
 
     def run(i):
-        client = RegistryClient(app.test_client())
+        client = RegistryClient(app.test_client(), token)
         barrier.wait()
         return call(client, i)
 
@@ -25,10 +25,12 @@ def race(app, count, call):
         return list(pool.map(run, range(count)))
 
 
-def test_twenty_racing_registrations_get_twenty_consecutive_numbers(committed):
-    RegistryClient(committed.test_client()).create_model("raced")
+def test_twenty_racing_registrations_get_twenty_consecutive_numbers(committed, tokens):
+    admin = tokens("admin")
+    RegistryClient(committed.test_client(), admin).create_model("raced")
     responses = race(
         committed,
+        admin,
         20,
         lambda c, i: c.post("/api/v1/models/raced/versions", {"source": f"s3://b/{i}"}),
     )
@@ -37,9 +39,11 @@ def test_twenty_racing_registrations_get_twenty_consecutive_numbers(committed):
     assert numbers == list(range(1, 21))
 
 
-def test_racing_creations_of_one_name_leave_one_winner(committed):
+def test_racing_creations_of_one_name_leave_one_winner(committed, tokens):
+    admin = tokens("admin")
     responses = race(
         committed,
+        admin,
         10,
         lambda c, i: c.post("/api/v1/models", {"name": "Contested" if i % 2 else "contested"}),
     )
@@ -50,13 +54,15 @@ def test_racing_creations_of_one_name_leave_one_winner(committed):
     }
 
 
-def test_racing_alias_moves_leave_the_alias_on_exactly_one_version(committed):
-    client = RegistryClient(committed.test_client())
+def test_racing_alias_moves_leave_the_alias_on_exactly_one_version(committed, tokens):
+    admin = tokens("admin")
+    client = RegistryClient(committed.test_client(), admin)
     client.create_model("m")
     for _ in range(8):
         client.create_version("m")
     responses = race(
         committed,
+        admin,
         8,
         lambda c, i: c.put("/api/v1/models/m/aliases/champion", {"version": i + 1}, expect=None),
     )
@@ -66,11 +72,12 @@ def test_racing_alias_moves_leave_the_alias_on_exactly_one_version(committed):
     assert client.model("m")["aliases"] == {"champion": holders[0]}
 
 
-def test_concurrent_writers_never_fork_the_audit_chain(committed):
-    client = RegistryClient(committed.test_client())
+def test_concurrent_writers_never_fork_the_audit_chain(committed, tokens):
+    admin = tokens("admin")
+    client = RegistryClient(committed.test_client(), admin)
     for i in range(4):
         client.create_model(f"m{i}")
-    race(committed, 16, lambda c, i: c.create_version(f"m{i % 4}"))
+    race(committed, admin, 16, lambda c, i: c.create_version(f"m{i % 4}"))
     with committed.app_context():
         rows = db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))

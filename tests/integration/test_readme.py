@@ -1,12 +1,12 @@
-"""The README's promises, checked: the walk-through works as written, the settings table is true."""
+"""The README's promises, checked: the walk-throughs work as written, the settings table is true."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shlex
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,34 +17,13 @@ from tests.helpers import MODELGATE, free_port, wait_until_up
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
+TOKEN = re.compile(r"^\s+(mgt_[A-Za-z0-9_-]{43})$", re.M)
 
 
 def block(marker: str) -> str:
     match = re.search(rf"<!-- {marker}:.*?-->(.*?)<!-- /{marker} -->", README, re.S)
     assert match, f"README has no {marker} block"
     return match.group(1)
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[int]:
-    """`modelgate serve` on the embedded default, in an empty working directory."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
-    with subprocess.Popen(
-        [MODELGATE, "serve", "--port", str(port)],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    ) as process:
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}", process)
-            yield port
-        finally:
-            process.terminate()
-            process.communicate(timeout=30)
-    assert (tmp_path / "modelgate.db").exists()
 
 
 def commands(text: str) -> list[str]:
@@ -58,25 +37,84 @@ def commands(text: str) -> list[str]:
     ]
 
 
-def test_the_walkthrough_works_as_written(served: int) -> None:
-    outputs = []
-    for command in commands(block("walkthrough")):
-        command = command.replace("127.0.0.1:5000", f"127.0.0.1:{served}")
-        assert shlex.split(command)[0] == "curl"
-        result = subprocess.run(
-            ["bash", "-c", command + " -w '\\n%{http_code}'"],
-            capture_output=True,
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[int, str, Path]]:
+    """`modelgate serve` on the embedded default, in an empty working directory, and the
+    admin token it prints on first start."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
+    log = tmp_path / "server.log"
+    with (
+        log.open("w") as out,
+        subprocess.Popen(
+            [MODELGATE, "serve", "--port", str(port)],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=30,
-            check=True,
-        )
-        body, _, status = result.stdout.rpartition("\n")
-        assert status.startswith("2"), f"{command}\n-> {status} {body}"
-        outputs.append(json.loads(body))
-    resolved = outputs[-1]
+        ) as process,
+    ):
+        try:
+            wait_until_up(f"http://127.0.0.1:{port}", process)
+            deadline = time.monotonic() + 10
+            while not (found := TOKEN.search(log.read_text())) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert found, log.read_text()
+            yield port, found.group(1), tmp_path
+        finally:
+            process.terminate()
+            process.communicate(timeout=30)
+
+
+def run_walkthrough(lines: list[str], port: int, token: str, cwd: Path) -> list[dict]:
+    """Run the lines as one shell session, as a reader would; every curl must succeed."""
+    script = ["set -euo pipefail"]
+    outputs = []
+    for n, line in enumerate(lines):
+        line = line.replace("127.0.0.1:5000", f"127.0.0.1:{port}")
+        line = line.replace(".venv/bin/modelgate", MODELGATE)
+        if line.startswith("curl "):
+            out = cwd / f"out_{n}.json"
+            outputs.append(out)
+            line += f" --fail-with-body -o {out}"
+        script.append(line)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
+    env["MODELGATE_TOKEN"] = token
+    result = subprocess.run(
+        ["bash", "-c", "\n".join(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, (
+        result.stdout + result.stderr + "".join(o.read_text() for o in outputs if o.exists())
+    )
+    return [json.loads(o.read_text()) for o in outputs]
+
+
+def test_the_walkthroughs_work_as_written(served) -> None:
+    port, token, cwd = served
+    first = run_walkthrough(commands(block("walkthrough")), port, token, cwd)
+    assert first[-1]["version"] == 1
+    assert first[-1]["stage"] == "Staging"
+    assert first[-1]["uri"] == "models:/fraud/1"
+
+    second = run_walkthrough(commands(block("walkthrough-approvals")), port, token, cwd)
+    requested, inbox, first_approval, second_approval, resolved = second
+    assert (requested["id"], requested["state"], requested["required_approvals"]) == (
+        2,
+        "pending",
+        2,
+    )
+    assert [r["id"] for r in inbox["transition_requests"]] == [2]
+    assert inbox["transition_requests"][0]["available_actions"] == ["approve", "reject"]
+    assert first_approval["state"] == "pending"
+    assert second_approval["state"] == "applied"
+    assert resolved["stage"] == "Production"
     assert resolved["version"] == 1
-    assert resolved["stage"] == "Staging"
-    assert resolved["uri"] == "models:/fraud/1"
 
 
 def test_the_settings_table_lists_every_setting() -> None:

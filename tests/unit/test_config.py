@@ -38,8 +38,17 @@ def test_typed_values_are_parsed_and_errors_name_the_variable(tmp_path):
 
 
 def test_a_numeric_secret_stays_a_string(tmp_path):
-    loaded = config.load({"MODELGATE_BOOTSTRAP_TOKEN": "12345"}, workdir=tmp_path)
-    assert loaded["BOOTSTRAP_TOKEN"] == "12345"
+    loaded = config.load({"MODELGATE_BOOTSTRAP_TOKEN": "1234567890123456"}, workdir=tmp_path)
+    assert loaded["BOOTSTRAP_TOKEN"] == "1234567890123456"
+
+
+def test_oidc_settings_are_checked(tmp_path):
+    with pytest.raises(config.ConfigError, match="OIDC_AUDIENCE"):
+        config.load({"MODELGATE_OIDC_ISSUER": "https://idp"}, workdir=tmp_path)
+    with pytest.raises(config.ConfigError, match="asymmetric"):
+        config.load({"MODELGATE_OIDC_ALGORITHMS": "RS256,HS256"}, workdir=tmp_path)
+    with pytest.raises(config.ConfigError, match="16 characters"):
+        config.load({"MODELGATE_BOOTSTRAP_TOKEN": "short"}, workdir=tmp_path)
 
 
 def test_overrides_win_over_the_environment(tmp_path):

@@ -58,7 +58,7 @@ def test_a_production_request_waits_for_approvers(governed):
 def test_staging_applies_at_once_for_an_admin(governed):
     info = governed.transition("fraud", 1, "Staging")
     assert info["state"] == "applied"
-    assert [a["by"] for a in info["approvals"]] == ["user:anonymous"]
+    assert [a["by"] for a in info["approvals"]] == ["service:admin"]
 
 
 def test_list_get_and_filter_requests(governed):
@@ -119,7 +119,7 @@ def test_comments_on_a_version(governed):
         {"text": "offline eval attached", "request_id": request_id},
         expect=201,
     ).get_json()
-    assert (created["author"], created["request_id"]) == ("user:anonymous", request_id)
+    assert (created["author"], created["request_id"]) == ("service:admin", request_id)
     listed = governed.get("/api/v1/models/fraud/versions/2/comments").get_json()
     assert [c["text"] for c in listed["comments"]] == ["offline eval attached"]
     assert (
