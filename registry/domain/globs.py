@@ -49,6 +49,24 @@ def to_like(pattern: str, escape: str = "\\") -> str:
     return "".join(out)
 
 
+def may_overlap(a: str, b: str) -> bool:
+    """Whether some name matches both globs (so a policy for each could claim it)."""
+
+    @functools.cache
+    def meet(i: int, j: int) -> bool:
+        if i == len(a) and j == len(b):
+            return True
+        if i < len(a) and a[i] == "*":
+            return meet(i + 1, j) or (j < len(b) and meet(i, j + 1))
+        if j < len(b) and b[j] == "*":
+            return meet(i, j + 1) or (i < len(a) and meet(i + 1, j))
+        if i < len(a) and j < len(b):
+            return (a[i] == b[j] or "?" in (a[i], b[j])) and meet(i + 1, j + 1)
+        return False
+
+    return meet(0, 0)
+
+
 def specificity(pattern: str) -> tuple[int, int]:
     """Orders globs from most to least specific: exact names first, then by literal length.
 

@@ -12,7 +12,6 @@ from enum import StrEnum
 from registry.domain import globs
 from registry.domain.errors import NotFound, PermissionDenied
 from registry.domain.principal import Principal, Role
-from registry.domain.stages import Stage
 
 
 class Action(StrEnum):
@@ -42,16 +41,13 @@ ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
 GLOBAL_ACTIONS = frozenset({Action.READ_AUDIT, Action.ADMIN})
 
 
-def can(
-    principal: Principal,
-    action: Action,
-    model: str | None = None,
-    stage: Stage | None = None,
-) -> bool:
-    """True if some grant of ``principal`` allows ``action`` on ``model`` (and ``stage``).
+def can(principal: Principal, action: Action, model: str | None = None) -> bool:
+    """True if some grant of ``principal`` allows ``action`` on ``model``.
 
     With ``model`` None the question is "on any model at all?", except for the global
-    actions, which need a grant on "*".
+    actions, which need a grant on "*". Whether an approver may approve a particular move
+    (its stages, the policy's roles) is the policy's question:
+    :func:`registry.domain.policy.is_eligible_approver`.
     """
     for grant in principal.grants:
         if action not in ROLE_ACTIONS[grant.role]:
@@ -60,36 +56,22 @@ def can(
             continue
         if model is not None and not globs.matches(grant.model_pattern, model):
             continue
-        if (
-            action is Action.APPROVE
-            and stage is not None
-            and grant.role is Role.APPROVER
-            and grant.stages is not None
-            and stage not in grant.stages
-        ):
-            continue
         return True
     return False
 
 
 def require(
-    principal: Principal,
-    action: Action,
-    model: str | None = None,
-    stage: Stage | None = None,
-    *,
-    hide: bool = True,
+    principal: Principal, action: Action, model: str | None = None, *, hide: bool = True
 ) -> None:
     """Raise unless allowed: NotFound if the model is invisible to the caller (``hide``),
     PermissionDenied otherwise."""
-    if can(principal, action, model, stage):
+    if can(principal, action, model):
         return
     if hide and model is not None and not can(principal, Action.READ, model):
         raise NotFound(f"Registered model {model!r} not found.")
     what = f" on {model!r}" if model is not None else ""
-    into = f" into {stage.value}" if stage is not None and action is Action.APPROVE else ""
     raise PermissionDenied(
-        f"{principal.id} may not {action.value.replace('_', ' ')}{into}{what}.",
+        f"{principal.id} may not {action.value.replace('_', ' ')}{what}.",
         action=action.value,
     )
 

@@ -113,7 +113,8 @@ class FreezeWindow:
             return f"{self.start.isoformat()} to {self.end.isoformat()}"
         days = ", ".join(WEEKDAYS[d] for d in sorted(self.days))
         if self.from_time is not None and self.until_time is not None:
-            return f"{days} {self.from_time:%H:%M}-{self.until_time:%H:%M} ({self.timezone})"
+            until = "24:00" if self.until_time == dt.time.max else f"{self.until_time:%H:%M}"
+            return f"{days} {self.from_time:%H:%M}-{until} ({self.timezone})"
         return f"every {days} ({self.timezone})"
 
 
@@ -302,7 +303,10 @@ def check_gates(policy: Policy, facts: Facts) -> list[Check]:
     return failed
 
 
-def check_freeze(policy: Policy, now: dt.datetime) -> list[Check]:
+def check_freeze(
+    policy: Policy, now: dt.datetime, overridden: frozenset[str] = frozenset()
+) -> list[Check]:
+    """Every freeze window open now, except those an admin broke the glass on."""
     return [
         {
             "check": "freeze",
@@ -313,7 +317,7 @@ def check_freeze(policy: Policy, now: dt.datetime) -> list[Check]:
             f"{window.describe()}); an admin may override with break_glass.",
         }
         for window in policy.freeze
-        if window.active(now)
+        if window.active(now) and window.name not in overridden
     ]
 
 
@@ -327,17 +331,31 @@ def no_policy(model: str, from_stage: Stage, to_stage: Stage) -> Check:
     }
 
 
-def is_eligible_approver(principal: Principal, policy: Policy, model: str) -> bool:
-    """May ``principal`` approve under ``policy``? Only grants of a listed role, on this model,
-    count; a grant narrowed to some stages counts for moves into those stages and, as with
-    Databricks' stage permissions, for moves out of them."""
-    governed = {policy.stage} | set(policy.from_stages or ())
+def is_eligible_approver(
+    principal: Principal, policy: Policy, model: str, from_stage: Stage
+) -> bool:
+    """May ``principal`` approve moving ``model`` from ``from_stage`` under ``policy``?
+
+    Only grants of a role the policy lists, on this model, count. A grant narrowed to some
+    stages (an approver for Staging only, say) counts for the moves governed by one of them:
+    any move into or out of Production is Production's (so a Staging approver can neither
+    promote a version into Production nor take one out of it), any other move touching
+    Staging is Staging's, and the rest (None to Archived) belong to their target stage.
+    This is Databricks' split between managing Staging and managing Production versions.
+    """
+    touched = {from_stage, policy.stage}
+    if Stage.PRODUCTION in touched:
+        governed = Stage.PRODUCTION
+    elif Stage.STAGING in touched:
+        governed = Stage.STAGING
+    else:
+        governed = policy.stage
     for grant in principal.grants:
         if grant.role not in policy.approver_roles:
             continue
         if not globs.matches(grant.model_pattern, model):
             continue
-        if grant.stages is not None and not (governed & grant.stages):
+        if grant.stages is not None and governed not in grant.stages:
             continue
         return True
     return False

@@ -272,6 +272,8 @@ def _freeze(raw: dict[str, Any], path: tuple[Any, ...]) -> FreezeWindow:
 
 
 def _clock(value: str, path: tuple[Any, ...]) -> dt.time:
+    if value == "24:00":  # the end of the day, so "until 24:00" leaves no minute open
+        return dt.time.max
     try:
         return dt.time.fromisoformat(value)
     except (TypeError, ValueError):
@@ -299,6 +301,7 @@ def _instant(
 def _check_unique(policies: list[Policy]) -> None:
     names: dict[str, Policy] = {}
     scopes: dict[tuple[Stage, frozenset[Stage] | None, str], Policy] = {}
+    _check_ambiguity(policies)
     for policy in policies:
         if policy.name in names:
             raise PolicyError(
@@ -314,3 +317,26 @@ def _check_unique(policies: list[Policy]) -> None:
                 f"{scopes[scope].name!r} at {scopes[scope].source}; one would never apply"
             )
         scopes[scope] = policy
+
+
+def _check_ambiguity(policies: list[Policy]) -> None:
+    """Refuse two policies that could claim the same move with nothing to choose between
+    them (equally specific globs that overlap, for overlapping source stages): otherwise the
+    winner would depend on the order of files."""
+    for i, a in enumerate(policies):
+        for b in policies[i + 1 :]:
+            if a.stage is not b.stage or a.models == b.models:
+                continue  # the exact-duplicate case has its own message
+            if globs.specificity(a.models) != globs.specificity(b.models):
+                continue
+            if (a.from_stages is None) != (b.from_stages is None):
+                continue  # the one naming a source stage wins
+            if a.from_stages is not None and not a.from_stages & b.from_stages:
+                continue
+            if globs.may_overlap(a.models, b.models):
+                raise PolicyError(
+                    f"{b.source}: policy {b.name!r} ({b.models!r}) and {a.name!r} "
+                    f"({a.models!r}, at {a.source}) can both govern the same model's move "
+                    f"into {a.stage.value} and neither is more specific; make one glob "
+                    "narrower or merge them."
+                )

@@ -20,7 +20,8 @@ class Role(StrEnum):
 class Grant:
     """A role on the models whose names match ``model_pattern``.
 
-    ``stages`` narrows an approver grant to the stages it may approve into; None means all.
+    ``stages`` narrows an approver grant to moves that touch only those stages (see
+    ``policy.is_eligible_approver``); None means every stage.
     """
 
     role: Role

@@ -6,6 +6,7 @@ changes to one model are serialised and two writers never both act on a stale vi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,8 +48,16 @@ def lock_model(session: Session, name: str) -> RegisteredModel:
     return model
 
 
-def touch(model: RegisteredModel) -> None:
-    model.updated_at = utcnow()
+def lock_model_id(session: Session, model_id: int) -> RegisteredModel:
+    """The model's row by id, locked; for callers that found it through another row."""
+    model = session.get(RegisteredModel, model_id, with_for_update=True, populate_existing=True)
+    if model is None:
+        raise NotFound("Registered model not found.")
+    return model
+
+
+def touch(model: RegisteredModel, now: dt.datetime | None = None) -> None:
+    model.updated_at = now or utcnow()
 
 
 def _check(session: Session, model: RegisteredModel, precondition: Precondition) -> None:

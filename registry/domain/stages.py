@@ -44,14 +44,26 @@ ALLOWED_MOVES: dict[Stage, frozenset[Stage]] = {
 }
 
 
+def move_problem(from_stage: Stage, to_stage: Stage) -> dict[str, object] | None:
+    """Why the table refuses ``from_stage -> to_stage`` (None when it allows it)."""
+    if to_stage in ALLOWED_MOVES[from_stage]:
+        return None
+    if from_stage == to_stage:
+        message = f"The version is already in {to_stage.value}."
+    else:
+        message = f"A version in {from_stage.value} cannot move to {to_stage.value}."
+    return {
+        "check": "stage_move",
+        "from_stage": from_stage.value,
+        "to_stage": to_stage.value,
+        "allowed": sorted(s.value for s in ALLOWED_MOVES[from_stage]),
+        "message": message,
+    }
+
+
 def require_move(from_stage: Stage, to_stage: Stage) -> None:
     """Raise InvalidTransition unless the table allows ``from_stage -> to_stage``."""
-    if to_stage not in ALLOWED_MOVES[from_stage]:
-        allowed = sorted(s.value for s in ALLOWED_MOVES[from_stage])
-        if from_stage == to_stage:
-            message = f"The version is already in {to_stage.value}."
-        else:
-            message = f"A version in {from_stage.value} cannot move to {to_stage.value}."
-        raise InvalidTransition(
-            message, from_stage=from_stage.value, to_stage=to_stage.value, allowed=allowed
-        )
+    problem = move_problem(from_stage, to_stage)
+    if problem is not None:
+        details = {k: v for k, v in problem.items() if k not in ("check", "message")}
+        raise InvalidTransition(str(problem["message"]), **details)

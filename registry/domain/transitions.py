@@ -25,7 +25,6 @@ from sqlalchemy.orm import Session
 
 from registry.domain import permissions, policy, readmodels, validation
 from registry.domain.errors import (
-    AlreadyExists,
     Conflict,
     InvalidArgument,
     NotFound,
@@ -36,15 +35,24 @@ from registry.domain.events import EventType, record
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
 from registry.domain.policy import Check, Policy, PolicySet
-from registry.domain.principal import Principal
-from registry.domain.registered_models import find_model, lock_model, name_like, touch
-from registry.domain.stages import ALLOWED_MOVES, Stage, require_move
+from registry.domain.principal import Principal, system
+from registry.domain.registered_models import (
+    find_model,
+    lock_model,
+    lock_model_id,
+    name_like,
+    touch,
+)
+from registry.domain.stages import Stage, move_problem, require_move
 from registry.domain.versions import lock_version
 from registry.orm import Approval, ModelVersion, RegisteredModel, TransitionRequest
 from registry.orm.base import utcnow
 
 STATES = ("pending", "applied", "rejected", "cancelled", "expired")
 MIN_JUSTIFICATION = 10
+# A break-glass overrides the freeze windows open when it was given, for this long: enough
+# for the approvals an emergency still needs, not enough to outlive the emergency.
+BREAK_GLASS_VALIDITY = dt.timedelta(hours=12)
 
 
 # --------------------------------------------------------------------------- read models
@@ -137,8 +145,11 @@ def available_actions(principal: Principal, policies: PolicySet, info: Transitio
     if info.state != "pending":
         return []
     actions = []
-    governing = policies.for_transition(info.name, Stage(info.from_stage), Stage(info.to_stage))
-    if governing is not None and policy.is_eligible_approver(principal, governing, info.name):
+    from_stage = Stage(info.from_stage)
+    governing = policies.for_transition(info.name, from_stage, Stage(info.to_stage))
+    if governing is not None and policy.is_eligible_approver(
+        principal, governing, info.name, from_stage
+    ):
         own = principal.id == info.requested_by
         already = any(a.by == principal.id for a in info.approvals)
         if not already and not (own and governing.forbid_self_approval):
@@ -187,14 +198,13 @@ def _policy_checks(
     model: RegisteredModel,
     row: ModelVersion,
     archive: bool,
-    break_glass: bool,
+    overridden: frozenset[str],
     now: dt.datetime,
 ) -> list[Check]:
-    """Gates, freeze windows and stage exclusivity: what a request must pass when it is made
-    and again when it is applied."""
+    """Gates, freeze windows (but those an admin broke the glass on) and stage exclusivity:
+    what a request must pass when it is made and again when it is applied."""
     failed = policy.check_gates(governing, _facts(session, row, model.name))
-    if not break_glass:
-        failed += policy.check_freeze(governing, now)
+    failed += policy.check_freeze(governing, now, overridden)
     if governing.exclusive and not archive:
         holders = _incumbents(session, model.id, governing.stage, row.id)
         if holders:
@@ -220,26 +230,6 @@ def _governing(policies: PolicySet, model: str, from_stage: Stage, to_stage: Sta
     return found
 
 
-def _move_check(from_stage: Stage, to_stage: Stage) -> list[Check]:
-    if to_stage in ALLOWED_MOVES[from_stage]:
-        return []
-    allowed = sorted(s.value for s in ALLOWED_MOVES[from_stage])
-    message = (
-        f"The version is already in {to_stage.value}."
-        if from_stage == to_stage
-        else f"A version in {from_stage.value} cannot move to {to_stage.value}."
-    )
-    return [
-        {
-            "check": "stage_move",
-            "from_stage": from_stage.value,
-            "to_stage": to_stage.value,
-            "allowed": allowed,
-            "message": message,
-        }
-    ]
-
-
 def _archive_flag(to_stage: Stage, archive: bool | None, governing: Policy | None) -> bool:
     if archive and not to_stage.is_active:
         raise InvalidArgument(
@@ -262,6 +252,25 @@ def _justification(principal: Principal, model: str, break_glass: str | None) ->
             field="break_glass",
         )
     return text.strip()
+
+
+def _break_glass(
+    req: TransitionRequest, justification: str, governing: Policy, now: dt.datetime
+) -> list[str]:
+    """Record an override of the windows open now; refuse one when none is open."""
+    windows = [c["window"] for c in policy.check_freeze(governing, now)]
+    if not windows:
+        raise InvalidArgument(
+            "No freeze window is open; break_glass is not needed.", field="break_glass"
+        )
+    req.break_glass, req.break_glass_at, req.break_glass_windows = justification, now, windows
+    return windows
+
+
+def _overridden(req: TransitionRequest, now: dt.datetime) -> frozenset[str]:
+    if req.break_glass_at is None or now - req.break_glass_at > BREAK_GLASS_VALIDITY:
+        return frozenset()
+    return frozenset(req.break_glass_windows or ())
 
 
 def _counted(req: TransitionRequest, governing: Policy) -> int:
@@ -312,7 +321,9 @@ def evaluate(
                 "message": f"{principal.id} may not request transitions of {name!r}.",
             }
         )
-    failed += _move_check(from_stage, to_stage)
+    problem = move_problem(from_stage, to_stage)
+    if problem is not None:
+        failed.append(problem)
     governing = policies.for_transition(name, from_stage, to_stage)
     if governing is None:
         failed.append(policy.no_policy(name, from_stage, to_stage))
@@ -327,9 +338,9 @@ def evaluate(
                 "message": f"Request {pending.id} for this move is already pending.",
             }
         )
-    failed += _policy_checks(session, governing, model, row, archive, False, now)
+    failed += _policy_checks(session, governing, model, row, archive, frozenset(), now)
     own = (
-        policy.is_eligible_approver(principal, governing, name)
+        policy.is_eligible_approver(principal, governing, name, from_stage)
         and not governing.forbid_self_approval
     )
     needed = max(governing.min_approvals - (1 if own else 0), 0)
@@ -368,8 +379,8 @@ def request_transition(
     does not forbid it. With ``require_immediate`` (the MLflow layer's direct transitions) a
     request that would have to wait is refused instead, and nothing changes.
 
-    Raises NotFound, PermissionDenied, InvalidArgument, InvalidTransition, AlreadyExists (a
-    request for this move is already pending) or PolicyViolation (with every failed check).
+    Raises NotFound, PermissionDenied, InvalidArgument, InvalidTransition, Conflict (a request
+    for this move is already pending) or PolicyViolation (with every failed check).
     """
     now = now or utcnow()
     to_stage = Stage.parse(to_stage)
@@ -388,21 +399,9 @@ def request_transition(
         _expire(session, existing, model.name, row.version, now)
         existing = None
     if existing is not None:
-        raise AlreadyExists(
-            f"Request {existing.id} to move version {version} of {name!r} to "
-            f"{to_stage.value} is already pending.",
-            request_id=existing.id,
-        )
-    if justification is not None and not policy.check_freeze(governing, now):
-        raise InvalidArgument(
-            "No freeze window is active; break_glass is not needed.", field="break_glass"
-        )
-    failed = _policy_checks(session, governing, model, row, archive, justification is not None, now)
-    if failed:
-        raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
-
+        raise _already_pending(existing, name, version, to_stage)
     counts_self = (
-        policy.is_eligible_approver(principal, governing, model.name)
+        policy.is_eligible_approver(principal, governing, model.name, from_stage)
         and not governing.forbid_self_approval
     )
     needed = governing.min_approvals - (1 if counts_self else 0)
@@ -430,16 +429,17 @@ def request_transition(
         required_approvals=governing.min_approvals,
         policy=governing.name,
         expires_at=now + governing.expire_after if governing.expire_after else None,
-        break_glass=justification,
     )
+    windows = _break_glass(req, justification, governing, now) if justification else []
+    failed = _policy_checks(session, governing, model, row, archive, frozenset(windows), now)
+    if failed:
+        raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
     try:
         with session.begin_nested():
             session.add(req)
     except IntegrityError:  # another request for this move won the race
-        raise Conflict(
-            f"Another request to move version {version} of {name!r} to {to_stage.value} was "
-            "filed at the same moment.",
-        ) from None
+        winner = _pending(session, row.id, to_stage, lock=False)
+        raise _already_pending(winner, name, version, to_stage) from None
     record(
         session,
         EventType.REQUEST_CREATED,
@@ -449,12 +449,22 @@ def request_transition(
         data=_request_data(req),
     )
     if justification is not None:
-        _record_break_glass(session, principal, governing, req, model.name, row.version, now)
+        _record_break_glass(session, principal, governing, req, model.name, row.version)
     if governing.min_approvals > 0 and counts_self:
         _add_approval(session, principal, req, model.name, row.version, None, now)
     if governing.min_approvals == 0 or _counted(req, governing) >= governing.min_approvals:
         _apply(session, principal, governing, model, row, req, now)
     return _info(req, model.name, row.version, now)
+
+
+def _already_pending(
+    existing: TransitionRequest | None, name: str, version: int, to_stage: Stage
+) -> Conflict:
+    return Conflict(
+        f"A request to move version {version} of {name!r} to {to_stage.value} is already "
+        "pending; approve, reject or cancel it first.",
+        request_id=existing.id if existing is not None else None,
+    )
 
 
 def _violation_message(governing: Policy, failed: list[Check]) -> str:
@@ -512,9 +522,7 @@ def _record_break_glass(
     req: TransitionRequest,
     model_name: str,
     version: int,
-    now: dt.datetime,
 ) -> None:
-    windows = [c["window"] for c in policy.check_freeze(governing, now)]
     record(
         session,
         EventType.BREAK_GLASS,
@@ -526,7 +534,10 @@ def _record_break_glass(
             "to_stage": req.to_stage,
             "policy": governing.name,
             "justification": req.break_glass,
-            "overridden": windows,
+            "overridden": list(req.break_glass_windows or []),
+            "valid_until": (req.break_glass_at + BREAK_GLASS_VALIDITY).isoformat()
+            if req.break_glass_at
+            else None,
         },
     )
 
@@ -535,20 +546,20 @@ def _record_break_glass(
 
 
 def _locked_request(
-    session: Session, principal: Principal, request_id: int, now: dt.datetime
+    session: Session, principal: Principal, request_id: int
 ) -> tuple[TransitionRequest, RegisteredModel, ModelVersion]:
     """The request, its model and version, locked in the order every writer uses (model
-    first), and visible to the caller; NotFound otherwise."""
-    if isinstance(request_id, bool) or not isinstance(request_id, int) or request_id < 1:
-        raise InvalidArgument("request id must be a positive integer.", field="id")
+    first), and visible to the caller; NotFound otherwise. The model is locked by id, so a
+    rename racing with an approval does not lose it."""
+    request_id = validation.row_id(request_id, f"Transition request {request_id} not found.")
     found = session.execute(
-        sa.select(RegisteredModel.name)
+        sa.select(RegisteredModel.id, RegisteredModel.name)
         .join(TransitionRequest, TransitionRequest.model_id == RegisteredModel.id)
         .where(TransitionRequest.id == request_id)
-    ).scalar_one_or_none()
-    if found is None or not permissions.can(principal, Action.READ, found):
+    ).one_or_none()
+    if found is None or not permissions.can(principal, Action.READ, found.name):
         raise NotFound(f"Transition request {request_id} not found.")
-    model = lock_model(session, found)
+    model = lock_model_id(session, found.id)
     req = session.execute(
         sa.select(TransitionRequest)
         .where(TransitionRequest.id == request_id)
@@ -576,7 +587,7 @@ def _open_request(
     now: dt.datetime,
 ) -> tuple[TransitionRequest, RegisteredModel, ModelVersion, Policy]:
     """A pending request, locked with its model and version, and the policy governing it."""
-    req, model, row = _locked_request(session, principal, request_id, now)
+    req, model, row = _locked_request(session, principal, request_id)
     _require_pending(req, now)
     governing = _governing(policies, model.name, Stage(req.from_stage), Stage(req.to_stage))
     return req, model, row, governing
@@ -585,7 +596,7 @@ def _open_request(
 def _require_eligible(
     principal: Principal, governing: Policy, model: str, req: TransitionRequest, verb: str
 ) -> None:
-    if not policy.is_eligible_approver(principal, governing, model):
+    if not policy.is_eligible_approver(principal, governing, model, Stage(req.from_stage)):
         roles = ", ".join(sorted(r.value for r in governing.approver_roles))
         raise PermissionDenied(
             f"{principal.id} may not {verb} moves of {model!r} into {req.to_stage} "
@@ -625,12 +636,8 @@ def approve(
         raise Conflict(f"{principal.id} has already approved request {req.id}.")
     justification = _justification(principal, model.name, break_glass)
     if justification is not None:
-        if not policy.check_freeze(governing, now):
-            raise InvalidArgument(
-                "No freeze window is active; break_glass is not needed.", field="break_glass"
-            )
-        req.break_glass = justification
-        _record_break_glass(session, principal, governing, req, model.name, row.version, now)
+        _break_glass(req, justification, governing, now)
+        _record_break_glass(session, principal, governing, req, model.name, row.version)
     req.required_approvals = governing.min_approvals
     _add_approval(session, principal, req, model.name, row.version, comment, now)
     if _counted(req, governing) >= governing.min_approvals:
@@ -679,7 +686,7 @@ def cancel(
     """The requester (or whoever manages the model) withdraws the request."""
     now = now or utcnow()
     comment = validation.comment(comment)
-    req, model, row = _locked_request(session, principal, request_id, now)
+    req, model, row = _locked_request(session, principal, request_id)
     _require_pending(req, now)
     if principal.id != req.requested_by:
         permissions.require(principal, Action.MANAGE, model.name)
@@ -727,8 +734,6 @@ def _close(
 def _expire(
     session: Session, req: TransitionRequest, model_name: str, version: int, now: dt.datetime
 ) -> None:
-    from registry.domain.principal import system
-
     req.state = "expired"
     req.decided_at = now
     req.decided_by = system().id
@@ -806,7 +811,7 @@ def _apply(
         model,
         row,
         req.archive_existing_versions,
-        req.break_glass is not None,
+        _overridden(req, now),
         now,
     )
     if failed:
@@ -835,7 +840,7 @@ def _apply(
     from_stage = row.stage
     row.stage, row.updated_at = to_stage.value, now
     row.exclusive = governing.exclusive and to_stage.is_active
-    touch(model)
+    touch(model, now)
     req.state, req.decided_at, req.decided_by = "applied", now, principal.id
     req.archived_versions = archived
     try:
@@ -881,7 +886,11 @@ def _supersede(
     applied: TransitionRequest,
     now: dt.datetime,
 ) -> None:
-    """Close the version's other pending requests: they were filed from a stage it has left."""
+    """Close the version's other pending requests: they were filed from a stage it has left.
+
+    The system closes them (they were not withdrawn by anyone), as superseded; one already
+    past its expiry is recorded as expired.
+    """
     others = (
         session.execute(
             sa.select(TransitionRequest)
@@ -896,9 +905,12 @@ def _supersede(
         .all()
     )
     for other in others:
+        if _state(other, now) == "expired":
+            _expire(session, other, model_name, row.version, now)
+            continue
         _close(
             session,
-            principal,
+            system(),
             other,
             model_name,
             row.version,
@@ -906,6 +918,7 @@ def _supersede(
             f"Superseded: request {applied.id} moved version {row.version} to {row.stage}.",
             now,
             EventType.REQUEST_CANCELLED,
+            reason="superseded",
             superseded_by=applied.id,
         )
 

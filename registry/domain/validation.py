@@ -13,7 +13,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 
-from registry.domain.errors import InvalidArgument
+from registry.domain.errors import InvalidArgument, NotFound
 
 MAX_NAME = 256
 MAX_TAG_KEY = 250
@@ -190,3 +190,13 @@ def version_number(value: object, field: str = "version") -> int:
     if not 1 <= number <= 2**31 - 1:
         raise InvalidArgument(f"{field} must be a positive integer, got {value!r}.", field=field)
     return number
+
+
+MAX_ROW_ID = 2**63 - 1
+
+
+def row_id(value: object, missing: str) -> int:
+    """An id from a URL or body; one no database row can have is NotFound, not a crash."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
+        raise NotFound(missing)
+    return value

@@ -52,8 +52,11 @@ class TransitionRequest(Base):
     policy: Mapped[str | None] = mapped_column(sa.String(64))
     expires_at: Mapped[dt.datetime | None]
     decision_comment: Mapped[str | None] = mapped_column(sa.Text)
-    # An admin's justification for overriding a freeze window; marks the request for good.
+    # An admin's justification for overriding freeze windows; marks the request for good.
+    # The override covers only the windows open when it was given, for BREAK_GLASS_VALIDITY.
     break_glass: Mapped[str | None] = mapped_column(sa.Text)
+    break_glass_at: Mapped[dt.datetime | None]
+    break_glass_windows: Mapped[list[str] | None] = mapped_column(sa.JSON)
 
     approvals: Mapped[list[Approval]] = relationship(
         back_populates="request",

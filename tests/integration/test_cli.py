@@ -96,7 +96,7 @@ def test_serve_on_postgres_waits_for_migrations_then_runs_the_workers(
 def test_policies_check_validates_and_names_the_line(tmp_path):
     ok = run("policies", "check", str(ROOT / "policies"), env=clean_env(), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "5 policies OK" in ok.stdout
+    assert "6 policies OK" in ok.stdout
     bad = tmp_path / "bad.yaml"
     bad.write_text("policies:\n  - name: p\n    stage: Prod\n")
     result = run("policies", "check", str(bad), env=clean_env(), cwd=tmp_path)

@@ -58,3 +58,33 @@ def test_like_translation_agrees_with_the_python_matcher(pattern, name):
 def test_exact_names_are_more_specific_than_globs():
     ordered = sorted(["*", "fraud-*", "fraud-eu", "f*"], key=globs.specificity, reverse=True)
     assert ordered == ["fraud-eu", "fraud-*", "f*", "*"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "overlap"),
+    [
+        ("*-eu", "pa-*", True),  # pa-eu
+        ("fraud-*", "churn-*", False),
+        ("a?c", "ab*", True),
+        ("a?c", "abd", False),
+        ("*", "x", True),
+        ("x*y", "*z", False),
+        ("*a*", "*b*", True),  # "ab"
+        ("abc", "abc", True),
+        ("abc", "abd", False),
+        ("??", "???", False),
+    ],
+)
+def test_may_overlap(a, b, overlap):
+    assert globs.may_overlap(a, b) is overlap
+    assert globs.may_overlap(b, a) is overlap
+
+
+def test_may_overlap_agrees_with_brute_force():
+    import itertools
+
+    patterns = ["".join(p) for n in range(1, 4) for p in itertools.product("ab*?", repeat=n)]
+    names = ["".join(p) for n in range(0, 6) for p in itertools.product("ab", repeat=n)]
+    for a, b in itertools.combinations(patterns, 2):
+        brute = any(globs.matches(a, name) and globs.matches(b, name) for name in names)
+        assert globs.may_overlap(a, b) is brute, (a, b)

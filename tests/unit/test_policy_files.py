@@ -174,3 +174,57 @@ def test_missing_paths_and_empty_directories(tmp_path):
         policy_files.load(tmp_path / "nope")
     with pytest.raises(PolicyError, match="no policy files"):
         policy_files.load(tmp_path)
+
+
+def test_equally_specific_overlapping_policies_are_refused(tmp_path):
+    (tmp_path / "a.yaml").write_text(
+        "policies:\n"
+        "  - {name: eu, stage: Production, models: '*-eu'}\n"
+        "  - {name: pay, stage: Production, models: 'pa-*'}\n"
+    )
+    with pytest.raises(PolicyError, match="neither is more specific"):
+        policy_files.load(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [
+        (
+            "{name: a, stage: Production, models: 'fraud-*'}",
+            "{name: b, stage: Production, models: 'churn-*'}",
+        ),  # cannot overlap
+        (
+            "{name: a, stage: Production, models: '*'}",
+            "{name: b, stage: Production, models: 'fraud-*'}",
+        ),  # one is more specific
+        (
+            "{name: a, stage: Staging, models: '*'}",
+            "{name: b, stage: Staging, from: Production, models: '*'}",
+        ),  # from breaks the tie
+        (
+            "{name: a, stage: Staging, from: None, models: '*'}",
+            "{name: b, stage: Staging, from: Production, models: '*'}",
+        ),  # other source stages
+    ],
+)
+def test_policies_that_cannot_be_confused_load(tmp_path, pair):
+    (tmp_path / "p.yaml").write_text(f"policies:\n  - {pair[0]}\n  - {pair[1]}\n")
+    assert len(policy_files.load(tmp_path).policies) == 2
+
+
+def test_until_24_00_closes_the_day():
+    [p] = parse(
+        "policies:\n  - name: a\n    stage: Staging\n    freeze:\n"
+        "      - {name: f, days: [fri], from: '17:00', until: '24:00'}\n"
+    )
+    import datetime as dt
+
+    window = p.freeze[0]
+    assert window.active(dt.datetime(2026, 11, 20, 23, 59, 59, tzinfo=dt.UTC))
+    assert not window.active(dt.datetime(2026, 11, 21, 0, 0, tzinfo=dt.UTC))
+    assert window.describe() == "fri 17:00-24:00 (UTC)"
+
+
+def test_only_roles_that_can_approve_may_be_approver_roles():
+    with pytest.raises(PolicyError, match="'viewer' is not one of"):
+        parse("policies:\n  - {name: a, stage: Staging, approver_roles: [viewer]}\n")

@@ -40,17 +40,31 @@ def test_eligibility_by_role_model_and_stage():
         from_stages=frozenset({Stage.PRODUCTION}),
         approver_roles=frozenset({Role.APPROVER}),
     )
+    staging = Policy("s", Stage.STAGING, approver_roles=frozenset({Role.APPROVER}))
 
     def who(*grants):
         return Principal("x", "user", grants)
 
-    assert policy.is_eligible_approver(who(Grant(Role.APPROVER)), prod, "m")
-    assert not policy.is_eligible_approver(who(Grant(Role.ADMIN)), prod, "m")
-    assert not policy.is_eligible_approver(who(Grant(Role.APPROVER, "fraud-*")), prod, "churn")
+    def eligible(principal, policy_, from_stage):
+        return policy.is_eligible_approver(principal, policy_, "m", from_stage)
+
+    assert eligible(who(Grant(Role.APPROVER)), prod, Stage.STAGING)
+    assert not eligible(who(Grant(Role.ADMIN)), prod, Stage.STAGING)
+    assert not policy.is_eligible_approver(
+        who(Grant(Role.APPROVER, "fraud-*")), prod, "churn", Stage.STAGING
+    )
     staging_only = who(Grant(Role.APPROVER, stages=frozenset({Stage.STAGING})))
-    assert not policy.is_eligible_approver(staging_only, prod, "m")
     prod_only = who(Grant(Role.APPROVER, stages=frozenset({Stage.PRODUCTION})))
-    assert policy.is_eligible_approver(prod_only, retire, "m")  # moves out of its stage
+    assert eligible(staging_only, staging, Stage.NONE)
+    assert not eligible(prod_only, staging, Stage.NONE)
+    # into Production, from anywhere: Production's
+    assert eligible(prod_only, prod, Stage.STAGING)
+    assert eligible(prod_only, prod, Stage.ARCHIVED)
+    assert not eligible(staging_only, prod, Stage.STAGING)
+    # out of Production, to anywhere: Production's too, never Staging's
+    assert eligible(prod_only, retire, Stage.PRODUCTION)
+    assert eligible(prod_only, staging, Stage.PRODUCTION)
+    assert not eligible(staging_only, staging, Stage.PRODUCTION)
 
 
 @pytest.mark.parametrize(("value", "ok"), [("0.91", True), ("0.9", True), ("0.89", False)])

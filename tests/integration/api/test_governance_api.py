@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import DEFAULT_POLICIES, make_app
+from tests.conftest import DEFAULT_POLICIES, ROOT, make_app
 from tests.helpers import error_code
 
 
@@ -16,6 +16,7 @@ def governed(registry, use_policies):
     registry.create_model("fraud")
     registry.create_version("fraud")
     registry.create_version("fraud", tags={"metric.auc": "0.95"})
+    registry.transition("fraud", 2, "Staging")  # Production admits versions from Staging
     return registry
 
 
@@ -25,6 +26,7 @@ def test_policies_are_listed_as_loaded(governed):
         "staging",
         "production",
         "retire-production",
+        "demote-production",
         "archive",
         "unassign",
     ]
@@ -41,13 +43,13 @@ def test_a_production_request_waits_for_approvers(governed):
     assert (info["policy"], info["required_approvals"]) == ("production", 2)
     assert info["expires_at"].endswith("Z")
     assert info["available_actions"] == ["cancel"]  # the admin may not approve Production
-    assert governed.version("fraud", 2)["stage"] == "None"
+    assert governed.version("fraud", 2)["stage"] == "Staging"
     response = governed.post(f"/api/v1/transition-requests/{info['id']}/approve", {}, expect=403)
     assert error_code(response) == "PERMISSION_DENIED"
     duplicate = governed.post(
         "/api/v1/models/fraud/versions/2/transitions", {"to_stage": "Production"}, expect=409
     )
-    assert error_code(duplicate) == "ALREADY_EXISTS"
+    assert error_code(duplicate) == "CONFLICT"
     assert duplicate.get_json()["details"]["request_id"] == info["id"]
     cancelled = governed.post(
         f"/api/v1/transition-requests/{info['id']}/cancel", {"comment": "wrong one"}, expect=200
@@ -92,7 +94,10 @@ def test_evaluate_is_a_dry_run(governed):
         "approvals_needed": 2,
         "failed_checks": [],
     }
-    assert governed.get("/api/v1/transition-requests").get_json()["transition_requests"] == []
+    assert (
+        governed.get("/api/v1/transition-requests?state=pending").get_json()["transition_requests"]
+        == []
+    )
     bad = governed.post(
         "/api/v1/policies/evaluate", {"name": "fraud", "version": 1, "to_stage": "None"}, expect=200
     ).get_json()
@@ -100,16 +105,34 @@ def test_evaluate_is_a_dry_run(governed):
     assert bad["failed_checks"][0]["check"] == "stage_move"
 
 
-def test_policy_violations_list_failed_checks(governed):
-    governed.post(
-        "/api/v1/models/fraud/versions/1/transitions", {"to_stage": "Staging"}, expect=201
+def test_policy_violations_list_failed_checks(governed, use_policies):
+    response = governed.post(
+        "/api/v1/models/fraud/versions/1/transitions", {"to_stage": "Production"}, expect=422
     )
+    assert error_code(response) == "POLICY_VIOLATION"
+    assert [c["check"] for c in response.get_json()["details"]["failed_checks"]] == ["no_policy"]
+
+    use_policies(str(ROOT / "policies" / "examples" / "strict.yaml"))
+    response = governed.post(
+        "/api/v1/models/fraud/versions/2/transitions", {"to_stage": "Production"}, expect=422
+    )
+    assert error_code(response) == "POLICY_VIOLATION"
+    checks = response.get_json()["details"]["failed_checks"]
+    kinds = sorted({c["check"] for c in checks})
+    assert "required_tag" in kinds
+    assert "required_description" in kinds
+    assert "metric" in kinds
+    assert all(c["policy"] == "production-gated" and c["message"] for c in checks)
+    assert governed.version("fraud", 2)["stage"] == "Staging"  # nothing changed
+
+
+def test_a_too_short_break_glass_is_an_invalid_argument(governed):
     response = governed.post(
         "/api/v1/models/fraud/versions/1/transitions",
         {"to_stage": "Archived", "break_glass": "x"},
         expect=400,
     )
-    assert error_code(response) == "INVALID_ARGUMENT"  # too short a justification
+    assert error_code(response) == "INVALID_ARGUMENT"
 
 
 def test_comments_on_a_version(governed):

@@ -14,6 +14,7 @@ def people(as_role, registry, use_policies):
     registry.create_model("fraud")
     registry.create_version("fraud")
     registry.create_version("fraud")
+    registry.transition("fraud", 2, "Staging")  # Production admits versions from Staging
     return {
         "alice": as_role("contributor", name="alice"),
         "bob": as_role("contributor", "approver", name="bob"),

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from registry.domain import policy_files, registered_models, versions
+from registry.domain import policy_files, registered_models, transitions, versions
 from registry.domain.policy import PolicySet
 from registry.domain.principal import Grant, Principal, Role
 from registry.domain.stages import Stage
@@ -46,7 +46,9 @@ def defaults() -> PolicySet:
 
 @pytest.fixture
 def fraud(session: Any) -> str:
-    """A model with three versions, all in None, the second tagged as the gates expect."""
+    """A model with three versions: 1 and 2 in Staging (ready for Production under the
+    defaults, which admit it only from Staging), 3 in None. Version 2 is tagged as the
+    gates expect."""
     registered_models.create_model(session, ADMIN, name="fraud")
     for i in range(3):
         versions.create_version(
@@ -56,6 +58,11 @@ def fraud(session: Any) -> str:
             source=f"s3://models/fraud/{i + 1}",
             description="a good model" if i == 1 else None,
             tags={"metric.auc": "0.95", "validation": "passed", "owner": "risk"} if i == 1 else {},
+        )
+    defaults = policy_files.load(DEFAULT_POLICIES)
+    for version in (1, 2):
+        transitions.request_transition(
+            session, ADMIN, defaults, "fraud", version, to_stage="Staging"
         )
     session.commit()
     return "fraud"

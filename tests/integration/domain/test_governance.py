@@ -10,7 +10,6 @@ import sqlalchemy as sa
 
 from registry.domain import transitions, versions
 from registry.domain.errors import (
-    AlreadyExists,
     Conflict,
     InvalidArgument,
     InvalidTransition,
@@ -58,19 +57,19 @@ def approve(session, policies, who, info, **kwargs):
 
 
 def test_a_contributor_request_for_staging_waits_for_one_approval(session, defaults, fraud):
-    info = request(session, defaults, ALICE, 1, "Staging", comment="shadow traffic please")
+    info = request(session, defaults, ALICE, 3, "Staging", comment="shadow traffic please")
     assert (info.state, info.required_approvals, info.approvals) == ("pending", 1, [])
     assert info.policy == "staging"
     assert info.expires_at == info.requested_at + dt.timedelta(days=7)
-    assert stage_of(session, "fraud", 1) == "None"
+    assert stage_of(session, "fraud", 3) == "None"
     done = approve(session, defaults, CAROL, info, comment="looks fine")
     assert done.state == "applied"
     assert [(a.by, a.comment) for a in done.approvals] == [("user:carol", "looks fine")]
-    assert stage_of(session, "fraud", 1) == "Staging"
+    assert stage_of(session, "fraud", 3) == "Staging"
 
 
 def test_an_eligible_requesters_own_approval_counts_when_allowed(session, defaults, fraud):
-    info = request(session, defaults, BOB, 1, "Staging")
+    info = request(session, defaults, BOB, 3, "Staging")
     assert info.state == "applied"
     assert [a.by for a in info.approvals] == ["user:bob"]
 
@@ -123,10 +122,10 @@ def test_a_staging_approver_cannot_approve_production(session, defaults, fraud):
 
 def test_viewers_cannot_request_and_strangers_cannot_see(session, defaults, fraud):
     with pytest.raises(PermissionDenied):
-        request(session, defaults, VIEWER, 1, "Staging")
+        request(session, defaults, VIEWER, 3, "Staging")
     session.rollback()
     outsider = CAROL.__class__(subject="zed", kind="user", grants=())
-    info = request(session, defaults, ALICE, 1, "Staging")
+    info = request(session, defaults, ALICE, 3, "Staging")
     with pytest.raises(NotFound):
         transitions.get_request(session, outsider, defaults, info.id)
     with pytest.raises(NotFound):
@@ -164,7 +163,7 @@ def test_reject_ends_the_request_and_the_requester_cannot_reject(session, defaul
     with pytest.raises(Conflict, match="rejected, no longer pending"):
         approve(session, defaults, ERIN, info)
     session.rollback()
-    assert stage_of(session, "fraud", 2) == "None"
+    assert stage_of(session, "fraud", 2) == "Staging"
 
 
 def test_cancel_by_requester_or_admin_only(session, defaults, fraud):
@@ -179,37 +178,56 @@ def test_cancel_by_requester_or_admin_only(session, defaults, fraud):
     assert transitions.cancel(session, ADMIN, other.id).state == "cancelled"
 
 
-def test_one_pending_request_per_version_and_stage(session, defaults, fraud):
-    first = request(session, defaults, ALICE, 2, "Production")
-    with pytest.raises(AlreadyExists) as err:
-        request(session, defaults, BOB, 2, "Production")
-    assert err.value.details["request_id"] == first.id
-    session.rollback()
-    assert request(session, defaults, ALICE, 2, "Staging").state == "pending"  # other stage
-
-
-def test_moving_the_version_supersedes_its_other_pending_requests(session, defaults, fraud):
-    staging = request(session, defaults, ALICE, 2, "Staging")
-    production = request(session, defaults, ALICE, 2, "Production")
-    approve(session, defaults, CAROL, production)
-    approve(session, defaults, ERIN, production)
-    closed = transitions.get_request(session, ADMIN, defaults, staging.id)
-    assert closed.state == "cancelled"
-    assert f"request {production.id}" in closed.decision_comment
-
-
-def test_a_superseded_request_cannot_be_approved(session, fraud):
-    policies = policies_from("""
+EVERY_MOVE_NEEDS_ONE = """
 policies:
   - {name: s, stage: Staging, min_approvals: 1, approver_roles: [approver]}
   - {name: p, stage: Production, min_approvals: 1, approver_roles: [approver]}
-  - {name: a, stage: Archived}
-""")
-    to_staging = request(session, policies, ALICE, 2, "Staging")
+  - {name: a, stage: Archived, min_approvals: 1, approver_roles: [approver]}
+"""
+
+
+def test_one_pending_request_per_version_and_stage(session, fraud):
+    policies = policies_from(EVERY_MOVE_NEEDS_ONE)
+    first = request(session, policies, ALICE, 2, "Production")
+    with pytest.raises(Conflict, match="already pending") as err:
+        request(session, policies, BOB, 2, "Production")
+    assert err.value.details["request_id"] == first.id
+    session.rollback()
+    assert request(session, policies, ALICE, 2, "Archived").state == "pending"  # other stage
+
+
+def test_moving_the_version_supersedes_its_other_pending_requests(session, fraud):
+    policies = policies_from(EVERY_MOVE_NEEDS_ONE)
+    archived = request(session, policies, ALICE, 2, "Archived")
+    production = request(session, policies, ALICE, 2, "Production")
+    approve(session, policies, CAROL, production)
+    closed = transitions.get_request(session, ADMIN, policies, archived.id)
+    assert closed.state == "cancelled"
+    assert closed.decided_by == "system:modelgate"  # nobody withdrew it: the system closed it
+    assert f"request {production.id}" in closed.decision_comment
+    with pytest.raises(Conflict):  # and it can no longer be approved
+        approve(session, policies, CAROL, archived)
+
+
+def test_a_superseded_request_past_its_expiry_is_recorded_as_expired(session, fraud):
+    policies = policies_from(
+        EVERY_MOVE_NEEDS_ONE.replace(
+            "{name: a, stage: Archived, min_approvals: 1, approver_roles: [approver]}",
+            "{name: a, stage: Archived, min_approvals: 1, approver_roles: [approver], "
+            "expire_after: 1h}",
+        )
+    )
+    stale = request(
+        session,
+        policies,
+        ALICE,
+        2,
+        "Archived",
+        now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2),
+    )
     approve(session, policies, CAROL, request(session, policies, ALICE, 2, "Production"))
-    # the Staging request was superseded when version 2 moved; approving it is a conflict
-    with pytest.raises(Conflict):
-        approve(session, policies, CAROL, to_staging)
+    assert transitions.get_request(session, ADMIN, policies, stale.id).state == "expired"
+    assert "transition_request.expired" in events(session)
 
 
 def test_no_policy_means_no_transition(session, fraud):
@@ -220,8 +238,7 @@ def test_no_policy_means_no_transition(session, fraud):
 
 
 def test_stage_table_still_applies(session, defaults, fraud):
-    request(session, defaults, BOB, 1, "Staging")
-    with pytest.raises(InvalidTransition):
+    with pytest.raises(InvalidTransition, match="already in Staging"):
         request(session, defaults, BOB, 1, "Staging")
 
 
@@ -284,7 +301,7 @@ def test_gates_are_checked_again_when_the_request_is_applied(session, fraud):
     assert err.value.failed_checks[0]["key"] == "metric.auc"
     after = transitions.get_request(session, ADMIN, policies, info.id)
     assert (after.state, after.approvals) == ("pending", [])  # nothing was recorded
-    assert stage_of(session, "fraud", 2) == "None"
+    assert stage_of(session, "fraud", 2) == "Staging"
 
 
 def test_exclusive_stage_without_archiving_is_refused(session, fraud):
@@ -308,14 +325,40 @@ def test_archive_flag_is_refused_for_inactive_stages(session, defaults, fraud):
         request(session, defaults, ALICE, 1, "Archived", archive_existing_versions=True)
 
 
-def test_retiring_the_production_version_needs_an_approver(session, defaults, fraud):
-    info = request(session, defaults, ALICE, 1, "Production")
+def promote(session, defaults, version):
+    info = request(session, defaults, ALICE, version, "Production")
     approve(session, defaults, CAROL, info)
     approve(session, defaults, ERIN, info)
-    retire = request(session, defaults, ALICE, 1, "Archived")
+
+
+def test_retiring_the_production_version_takes_two_people(session, defaults, fraud):
+    promote(session, defaults, 1)
+    retire = request(session, defaults, BOB, 1, "Archived")  # bob is an approver too
     assert (retire.state, retire.policy) == ("pending", "retire-production")
+    with pytest.raises(PermissionDenied, match="forbids approving your own"):
+        approve(session, defaults, BOB, retire)
+    session.rollback()
     assert approve(session, defaults, CAROL, retire).state == "applied"
     assert request(session, defaults, ALICE, 3, "Archived").state == "applied"  # not serving
+
+
+def test_demoting_the_production_version_takes_two_people_with_production_authority(
+    session, defaults, fraud
+):
+    promote(session, defaults, 1)
+    demote = request(session, defaults, BOB, 1, "Staging")
+    assert (demote.state, demote.policy) == ("pending", "demote-production")
+    with pytest.raises(PermissionDenied):  # a Staging-only approver cannot touch Production
+        approve(session, defaults, DAVE, demote)
+    session.rollback()
+    assert approve(session, defaults, CAROL, demote).state == "applied"
+    assert stage_of(session, "fraud", 1) == "Staging"
+
+
+def test_production_is_entered_from_staging_or_the_archive_only(session, defaults, fraud):
+    with pytest.raises(PolicyViolation) as err:
+        request(session, defaults, ALICE, 3, "Production")  # version 3 is in None
+    assert err.value.failed_checks[0]["check"] == "no_policy"
 
 
 # --------------------------------------------------------------------------- freeze
@@ -360,7 +403,8 @@ def test_break_glass_lets_an_admin_through_a_freeze_and_is_recorded(session, fra
     )
     assert info.break_glass.startswith("Rollback")
     assert info.state == "pending"  # break-glass overrides the freeze, not the approvals
-    assert approve(session, policies, CAROL, info, now=NOW).state == "applied"
+    later = NOW + dt.timedelta(hours=1)
+    assert approve(session, policies, CAROL, info, now=later).state == "applied"
     assert "transition_request.break_glass" in events(session)
     row = session.execute(
         sa.select(AuditEvent).where(AuditEvent.event == "transition_request.break_glass")
@@ -395,6 +439,46 @@ def test_break_glass_needs_an_admin_a_justification_and_a_freeze(session, fraud)
             now=NOW,
             break_glass="a perfectly good justification",
         )
+
+
+def test_break_glass_covers_only_its_windows_and_only_for_a_while(session, fraud):
+    policies = policies_from("""
+policies:
+  - name: p
+    stage: Production
+    min_approvals: 1
+    approver_roles: [approver]
+    freeze:
+      - {name: quarter-end, from: "2026-11-01", until: "2026-11-30"}
+      - {name: year-end, from: "2026-12-20", until: "2027-01-03"}
+""")
+    info = request(
+        session,
+        policies,
+        ADMIN,
+        2,
+        "Production",
+        now=NOW,
+        break_glass="Rollback of a leaking model, INC-4411",
+    )
+    assert info.break_glass
+    # weeks later, in a freeze nobody overrode: the old break-glass does not carry over
+    with pytest.raises(PolicyViolation) as err:
+        approve(session, policies, CAROL, info, now=dt.datetime(2026, 12, 24, tzinfo=dt.UTC))
+    assert err.value.failed_checks[0]["window"] == "year-end"
+    session.rollback()
+    # and within the window it overrode, it lapses after BREAK_GLASS_VALIDITY
+    with pytest.raises(PolicyViolation):
+        approve(
+            session,
+            policies,
+            CAROL,
+            info,
+            now=NOW + transitions.BREAK_GLASS_VALIDITY + dt.timedelta(minutes=1),
+        )
+    session.rollback()
+    done = approve(session, policies, CAROL, info, now=NOW + dt.timedelta(hours=2))
+    assert done.state == "applied"
 
 
 def test_an_approval_arriving_in_a_freeze_waits_unless_an_admin_breaks_the_glass(session, fraud):
@@ -465,7 +549,10 @@ def test_available_actions_depend_on_the_caller(session, defaults, fraud):
 
 
 def test_list_requests_filters_and_pages(session, defaults, fraud):
-    ids = [request(session, defaults, ALICE, v, "Production").id for v in (1, 2, 3)]
+    ids = [
+        request(session, defaults, ALICE, v, stage).id
+        for v, stage in ((1, "Production"), (2, "Production"), (3, "Staging"))
+    ]
     transitions.cancel(session, ALICE, ids[0])
     session.commit()
     pending = transitions.list_requests(session, ADMIN, defaults, state="pending")
@@ -475,7 +562,7 @@ def test_list_requests_filters_and_pages(session, defaults, fraud):
     rest = transitions.list_requests(
         session, ADMIN, defaults, max_results=2, after=page.next_cursor
     )
-    assert [r.id for r in rest.items] == [ids[0]]
+    assert [r.id for r in rest.items][:1] == [ids[0]]  # then the fixture's own requests
     assert transitions.list_requests(session, ADMIN, defaults, model="nope").items == []
     with pytest.raises(InvalidArgument):
         transitions.list_requests(session, ADMIN, defaults, state="open")
@@ -485,8 +572,9 @@ def test_evaluate_lists_every_failed_check_without_changing_anything(session, de
     result = transitions.evaluate(session, VIEWER, defaults, "fraud", 1, "Production")
     assert result.allowed is False
     assert [c["check"] for c in result.failed_checks] == ["permission"]
-    ok = transitions.evaluate(session, BOB, defaults, "fraud", 2, "Staging")
+    ok = transitions.evaluate(session, BOB, defaults, "fraud", 3, "Staging")
     assert (ok.allowed, ok.required_approvals, ok.approvals_needed) == (True, 1, 0)
     prod = transitions.evaluate(session, BOB, defaults, "fraud", 2, "Production")
     assert (prod.required_approvals, prod.approvals_needed) == (2, 2)
-    assert transitions.list_requests(session, ADMIN, defaults).items == []
+    pending = transitions.list_requests(session, ADMIN, defaults, state="pending")
+    assert pending.items == []  # a dry run files nothing
