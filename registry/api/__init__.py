@@ -14,10 +14,14 @@ from registry.api import (
     transitions,
     versions,
 )
+from registry.api.http import RowIdConverter, refuse_control_characters
+from registry.domain.validation import MAX_ROW_ID
 from registry.extensions import ModelgateApi
 
 
 def init_app(app: Flask) -> ModelgateApi:
+    app.url_map.converters["id"] = RowIdConverter
+    app.before_request(refuse_control_characters)
     api = ModelgateApi(
         app,
         spec_kwargs={
@@ -26,6 +30,10 @@ def init_app(app: Flask) -> ModelgateApi:
                 "ErrorOut; see the README for the error codes."
             },
         },
+    )
+    api.register_converter(
+        RowIdConverter,
+        lambda _: {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ROW_ID},
     )
     api.spec.components.security_scheme(
         "bearerAuth",

@@ -10,10 +10,12 @@ import flask_smorest
 import marshmallow as ma
 from flask import Response, current_app, json, request
 from webargs.flaskparser import FlaskParser
+from werkzeug.routing import IntegerConverter
 
-from registry.domain.errors import PreconditionFailed
+from registry.domain.errors import InvalidArgument, PreconditionFailed
 from registry.domain.pagination import PageTokens
 from registry.domain.policy import PolicySet
+from registry.domain.validation import MAX_ROW_ID
 
 
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
@@ -21,6 +23,22 @@ class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     silently ignored, so a typo (``?fliter=``) cannot quietly widen a listing."""
 
     ARGUMENTS_PARSER = FlaskParser(unknown=ma.RAISE)
+
+
+class RowIdConverter(IntegerConverter):  # type: ignore[misc]
+    """``<id:...>``: a row id, 1 to 2**63-1. A number no row can have is no route (404),
+    rather than an integer overflow in the database driver."""
+
+    def __init__(self, url_map: Any) -> None:
+        super().__init__(url_map, min=1, max=MAX_ROW_ID)
+
+
+def refuse_control_characters() -> None:
+    """before_request: a NUL or other control character has no place in a URL (PostgreSQL
+    cannot even hold one), so such a request is refused before it reaches a query."""
+    raw = request.path + "".join(f"{k}{v}" for k, vs in request.args.lists() for v in vs)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in raw):
+        raise InvalidArgument("The URL contains a control character.")
 
 
 def etag_of(body: bytes) -> str:

@@ -75,7 +75,7 @@ class Tokens(MethodView):
         return single(TokenOut(), info, 201)
 
 
-@blp.route("/tokens/<int:token_id>")
+@blp.route("/tokens/<id:token_id>")
 class Token(MethodView):
     @requires(Action.ADMIN)
     @blp.response(204)
@@ -111,7 +111,7 @@ class RoleBindings(MethodView):
         return single(BindingOut(), info, 201)
 
 
-@blp.route("/role-bindings/<int:binding_id>")
+@blp.route("/role-bindings/<id:binding_id>")
 class RoleBinding(MethodView):
     @requires(Action.ADMIN)
     @blp.response(204)

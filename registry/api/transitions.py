@@ -86,7 +86,7 @@ class TransitionRequests(MethodView):
         }
 
 
-@blp.route("/transition-requests/<int:request_id>")
+@blp.route("/transition-requests/<id:request_id>")
 class TransitionRequest(MethodView):
     @requires(Action.READ)
     @blp.response(200, TransitionOut)
@@ -98,7 +98,7 @@ class TransitionRequest(MethodView):
         )
 
 
-@blp.route("/transition-requests/<int:request_id>/approve")
+@blp.route("/transition-requests/<id:request_id>/approve")
 class Approve(MethodView):
     @requires(Action.APPROVE)
     @blp.arguments(ApproveIn)
@@ -114,7 +114,7 @@ class Approve(MethodView):
         return _answer(info)
 
 
-@blp.route("/transition-requests/<int:request_id>/reject")
+@blp.route("/transition-requests/<id:request_id>/reject")
 class Reject(MethodView):
     @requires(Action.APPROVE)
     @blp.arguments(DecisionIn)
@@ -126,7 +126,7 @@ class Reject(MethodView):
         return _answer(info)
 
 
-@blp.route("/transition-requests/<int:request_id>/cancel")
+@blp.route("/transition-requests/<id:request_id>/cancel")
 class Cancel(MethodView):
     @requires(Action.REQUEST_TRANSITION)
     @blp.arguments(DecisionIn)

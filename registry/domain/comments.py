@@ -15,7 +15,7 @@ from registry.domain.events import EventType, record
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
-from registry.domain.registered_models import lock_model
+from registry.domain.registered_models import lock_model, lookup_name
 from registry.domain.versions import lock_version
 from registry.orm import Comment, ModelVersion, RegisteredModel, TransitionRequest
 from registry.orm.base import utcnow
@@ -49,6 +49,7 @@ def add_comment(
     model = lock_model(session, name)
     row = lock_version(session, model, version)
     if request_id is not None:
+        request_id = validation.row_id(request_id, f"Transition request {request_id} not found.")
         owner = session.execute(
             sa.select(TransitionRequest.version_id).where(TransitionRequest.id == request_id)
         ).scalar_one_or_none()
@@ -89,6 +90,7 @@ def list_comments(
     """A version's comments, oldest first."""
     version = validation.version_number(version)
     limit = check_max_results(max_results)
+    name = lookup_name(name)
     permissions.require(principal, Action.READ, name)
     row = session.execute(
         sa.select(ModelVersion.id)

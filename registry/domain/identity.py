@@ -213,6 +213,7 @@ def revoke_token(
     session: Session, principal: Principal, token_id: int, now: dt.datetime | None = None
 ) -> TokenInfo:
     permissions.require(principal, Action.ADMIN)
+    token_id = validation.row_id(token_id, f"Token {token_id} not found.")
     row = session.get(ApiToken, token_id, with_for_update=True)
     if row is None or row.revoked_at is not None:
         raise NotFound(f"Token {token_id} not found (or already revoked).")
@@ -362,6 +363,7 @@ def list_bindings(
 
 def delete_binding(session: Session, principal: Principal, binding_id: int) -> None:
     permissions.require(principal, Action.ADMIN)
+    binding_id = validation.row_id(binding_id, f"Role binding {binding_id} not found.")
     row = session.get(RoleBinding, binding_id)
     if row is None:
         raise NotFound(f"Role binding {binding_id} not found.")

@@ -29,7 +29,17 @@ UNSET: Any = object()
 Precondition = Callable[[ModelInfo], None] | None
 
 
+def lookup_name(name: object) -> str:
+    """A name to look up: one that could never have been registered is simply not found
+    (and never reaches the database, which may not even be able to hold it)."""
+    try:
+        return validation.model_name(name)
+    except InvalidArgument:
+        raise NotFound(f"Registered model {name!r} not found.") from None
+
+
 def find_model(session: Session, name: str) -> RegisteredModel | None:
+    name = lookup_name(name)
     return session.execute(
         sa.select(RegisteredModel).where(RegisteredModel.name == name)
     ).scalar_one_or_none()
@@ -37,6 +47,7 @@ def find_model(session: Session, name: str) -> RegisteredModel | None:
 
 def lock_model(session: Session, name: str) -> RegisteredModel:
     """The model's row, locked until the transaction ends; NotFound if there is none."""
+    name = lookup_name(name)
     model = session.execute(
         sa.select(RegisteredModel)
         .where(RegisteredModel.name == name)
@@ -121,6 +132,7 @@ def _exists(name: str, existing: str) -> AlreadyExists:
 
 
 def get_model(session: Session, principal: Principal, name: str) -> ModelInfo:
+    name = lookup_name(name)
     permissions.require(principal, Action.READ, name)
     row = session.execute(
         readmodels.select_models(session).where(RegisteredModel.name == name)

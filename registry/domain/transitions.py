@@ -934,6 +934,7 @@ def get_request(
     now: dt.datetime | None = None,
 ) -> TransitionInfo:
     now = now or utcnow()
+    request_id = validation.row_id(request_id, f"Transition request {request_id} not found.")
     page = _select(
         session,
         principal,

@@ -15,7 +15,7 @@ from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.domain.readmodels import VersionInfo
-from registry.domain.registered_models import UNSET, lock_model, touch
+from registry.domain.registered_models import UNSET, lock_model, lookup_name, touch
 from registry.domain.stages import Stage
 from registry.orm import ModelAlias, ModelVersion, ModelVersionTag, RegisteredModel
 from registry.orm.base import utcnow
@@ -91,6 +91,7 @@ def create_version(
 
 def get_version(session: Session, principal: Principal, name: str, version: int) -> VersionInfo:
     version = validation.version_number(version)
+    name = lookup_name(name)
     permissions.require(principal, Action.READ, name)
     row = session.execute(
         readmodels.select_versions(session).where(
@@ -122,6 +123,7 @@ def list_versions(
 ) -> Page[VersionInfo]:
     """Versions of one model, newest first, optionally only those in ``stage``."""
     limit = check_max_results(max_results)
+    name = lookup_name(name)
     permissions.require(principal, Action.READ, name)
     model_id = session.execute(
         sa.select(RegisteredModel.id).where(RegisteredModel.name == name)

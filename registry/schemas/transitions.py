@@ -89,6 +89,7 @@ class CommentIn(ma.Schema):
     request_id = fields.Integer(
         strict=True,
         allow_none=True,
+        validate=validate.Range(min=1, max=2**63 - 1),
         metadata={"description": "The transition request this comment is about, if any."},
     )
 

@@ -133,3 +133,59 @@ def test_a_caller_request_id_is_echoed_and_a_bad_one_replaced(registry, model):
     )
     assert "<" not in odd.headers["X-Request-ID"]
     assert odd.get_json()["request_id"] == odd.headers["X-Request-ID"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/models/a%00b",
+        "/api/v1/models/a%00b/versions",
+        "/api/v1/models/a%00b/versions/1",
+        "/api/v1/transition-requests?model=%00",
+        "/api/v1/models?tag=k%3Da%00",
+        "/api/v1/models?filter=x%01",
+        "/api/v1/role-bindings?subject=user:%00",
+        "/api/v1/resolve?uri=models:/a%00/1",
+    ],
+)
+def test_control_characters_in_urls_are_refused(registry, model, path):
+    response = registry.get(path, expect=400)
+    assert error_code(response) == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/api/v1/transition-requests/99999999999999999999"),
+        ("POST", "/api/v1/transition-requests/99999999999999999999/approve"),
+        ("POST", "/api/v1/transition-requests/99999999999999999999/reject"),
+        ("POST", "/api/v1/transition-requests/99999999999999999999/cancel"),
+        ("POST", "/api/v1/transition-requests/0/approve"),
+        ("DELETE", "/api/v1/tokens/99999999999999999999"),
+        ("DELETE", "/api/v1/role-bindings/99999999999999999999"),
+    ],
+)
+def test_ids_no_row_can_have_are_not_found(registry, model, method, path):
+    response = registry.call(method, path, 404, json={} if method == "POST" else None)
+    assert error_code(response) == "NOT_FOUND"
+
+
+def test_odd_values_in_bodies_are_4xx(registry, model):
+    evaluated = registry.post(
+        "/api/v1/policies/evaluate",
+        {"name": "a\u0000b", "version": 1, "to_stage": "Staging"},
+        expect=404,
+    )
+    assert error_code(evaluated) == "NOT_FOUND"
+    comment = registry.post(
+        "/api/v1/models/fraud/versions/1/comments",
+        {"text": "x", "request_id": 99999999999999999999},
+        expect=422,
+    )
+    assert error_code(comment) == "INVALID_ARGUMENT"
+    too_long = registry.post(
+        "/api/v1/policies/evaluate",
+        {"name": "x" * 5000, "version": 1, "to_stage": "Staging"},
+        expect=404,
+    )
+    assert error_code(too_long) == "NOT_FOUND"
