@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from registry.api.http import Blueprint, empty, if_match, page_tokens, single
 from registry.auth import current_principal, requires
-from registry.domain import registered_models
+from registry.domain import deletion, registered_models
 from registry.domain.errors import InvalidArgument
 from registry.domain.permissions import Action
 from registry.extensions import db
@@ -110,7 +110,7 @@ class Model(MethodView):
 
         Refused while a version is in Staging or Production. Honours If-Match.
         """
-        registered_models.delete_model(
+        deletion.delete_model(
             db.session, current_principal(), name, precondition=if_match(ModelOut())
         )
         db.session.commit()

@@ -9,7 +9,7 @@ from flask.views import MethodView
 
 from registry.api.http import Blueprint, empty, if_match, page_tokens, single
 from registry.auth import current_principal, requires
-from registry.domain import versions
+from registry.domain import deletion, versions
 from registry.domain.permissions import Action
 from registry.domain.stages import Stage
 from registry.extensions import db
@@ -105,7 +105,7 @@ class Version(MethodView):
         Refused while it is in Staging or Production. Its aliases go with it; its number is
         never reused. Honours If-Match.
         """
-        versions.delete_version(
+        deletion.delete_version(
             db.session, current_principal(), name, version, precondition=if_match(VersionOut())
         )
         db.session.commit()

@@ -3,7 +3,8 @@
 Domain functions call :func:`record`; the events wait on the session until it commits, when
 :mod:`registry.domain.ledger` appends them to the audit chain (and, once webhooks exist, the
 outbox). A rollback discards them with the change, so the ledger never shows what did not
-happen and never misses what did.
+happen and never misses what did. Each event remembers the (nested) transaction it was
+staged in, so rolling back a savepoint discards exactly the events staged inside it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from registry.domain.principal import Principal
 
@@ -71,25 +72,49 @@ def record(
     data: dict[str, Any] | None = None,
 ) -> None:
     """Stage an event; it is written when, and only if, the session commits."""
+    if isinstance(session, scoped_session):  # Flask-SQLAlchemy's db.session
+        session = session()
+    staged_in = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_PENDING, []).append(
-        PendingEvent(
-            event=str(event),
-            actor=actor.id,
-            actor_kind=actor.kind,
-            model=model,
-            version=version,
-            data=data or {},
-            request_id=session.info.get(REQUEST_ID),
+        (
+            staged_in,
+            PendingEvent(
+                event=str(event),
+                actor=actor.id,
+                actor_kind=actor.kind,
+                model=model,
+                version=version,
+                data=data or {},
+                request_id=session.info.get(REQUEST_ID),
+            ),
         )
     )
 
 
 def take_pending(session: Session) -> list[PendingEvent]:
-    return session.info.pop(_PENDING, [])
+    return [event for _, event in session.info.pop(_PENDING, [])]
 
 
-def discard_pending(session: Session) -> None:
-    session.info.pop(_PENDING, None)
+def _inside(staged_in: SessionTransaction | None, ended: SessionTransaction) -> bool:
+    if staged_in is None:  # staged before any statement: belongs to the outermost one
+        return ended.parent is None
+    node: SessionTransaction | None = staged_in
+    while node is not None:
+        if node is ended:
+            return True
+        node = node.parent
+    return False
+
+
+def discard_rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    """after_soft_rollback: forget the events staged in the transaction that just ended."""
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [
+            (staged_in, event)
+            for staged_in, event in pending
+            if not _inside(staged_in, previous_transaction)
+        ]
 
 
 def install() -> None:
@@ -98,4 +123,4 @@ def install() -> None:
 
     if not sa.event.contains(Session, "before_commit", ledger.append_pending):
         sa.event.listen(Session, "before_commit", ledger.append_pending)
-        sa.event.listen(Session, "after_rollback", discard_pending)
+        sa.event.listen(Session, "after_soft_rollback", discard_rolled_back)

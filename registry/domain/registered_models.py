@@ -15,13 +15,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from registry.domain import globs, permissions, readmodels, tagging, validation
-from registry.domain.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from registry.domain.errors import AlreadyExists, InvalidArgument, NotFound
 from registry.domain.events import EventType, record
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.domain.readmodels import ModelInfo
-from registry.domain.stages import Stage
 from registry.orm import ModelAlias, ModelVersion, RegisteredModel, RegisteredModelTag
 from registry.orm.base import utcnow
 
@@ -250,41 +249,6 @@ def _rename(session: Session, principal: Principal, model: RegisteredModel, new_
         principal,
         model=new_name,
         data={"from": old, "to": new_name},
-    )
-
-
-def delete_model(
-    session: Session, principal: Principal, name: str, *, precondition: Precondition = None
-) -> None:
-    """Delete a model with all its versions, tags and aliases.
-
-    Refused (Conflict) while any version is in Staging or Production: taking a serving model
-    away is a stage change, and stage changes go through governance.
-    """
-    permissions.require(principal, Action.MANAGE, name)
-    model = lock_model(session, name)
-    _check(session, model, precondition)
-    active = session.execute(
-        sa.select(ModelVersion.version, ModelVersion.stage)
-        .where(
-            ModelVersion.model_id == model.id,
-            ModelVersion.stage.in_([Stage.STAGING.value, Stage.PRODUCTION.value]),
-        )
-        .order_by(ModelVersion.version)
-    ).all()
-    if active:
-        listed = ", ".join(f"version {v} ({s})" for v, s in active)
-        raise Conflict(
-            f"Registered model {name!r} still serves {listed}; archive those versions first.",
-            active_versions=[{"version": v, "stage": s} for v, s in active],
-        )
-    versions = session.execute(
-        sa.select(sa.func.count()).where(ModelVersion.model_id == model.id)
-    ).scalar_one()
-    session.delete(model)
-    session.flush()
-    record(
-        session, EventType.MODEL_DELETED, principal, model=name, data={"versions_deleted": versions}
     )
 
 

@@ -1031,3 +1031,41 @@ def _select(
         actions = available_actions(principal, policies, info)
         result.append(dataclasses.replace(info, available_actions=actions))
     return result
+
+
+def close_pending(
+    session: Session,
+    principal: Principal,
+    model_name: str,
+    rows: Sequence[ModelVersion],
+    reason: str,
+    now: dt.datetime,
+) -> None:
+    """Close the pending requests of versions about to disappear, saying why."""
+    versions_by_id = {r.id: r.version for r in rows}
+    pending = session.execute(
+        sa.select(TransitionRequest)
+        .where(
+            TransitionRequest.version_id.in_(list(versions_by_id)),
+            TransitionRequest.state == "pending",
+        )
+        .order_by(TransitionRequest.id)
+        .with_for_update()
+    ).scalars()
+    for req in pending:
+        version = versions_by_id[req.version_id]
+        if _state(req, now) == "expired":
+            _expire(session, req, model_name, version, now)
+        else:
+            _close(
+                session,
+                principal,
+                req,
+                model_name,
+                version,
+                "cancelled",
+                f"Closed: {reason}.",
+                now,
+                EventType.REQUEST_CANCELLED,
+                reason=reason,
+            )

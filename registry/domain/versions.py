@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry.domain import permissions, readmodels, tagging, validation
-from registry.domain.errors import Conflict, InvalidArgument, NotFound
+from registry.domain.errors import InvalidArgument, NotFound
 from registry.domain.events import EventType, record
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
@@ -17,7 +17,7 @@ from registry.domain.principal import Principal
 from registry.domain.readmodels import VersionInfo
 from registry.domain.registered_models import UNSET, lock_model, lookup_name, touch
 from registry.domain.stages import Stage
-from registry.orm import ModelAlias, ModelVersion, ModelVersionTag, RegisteredModel
+from registry.orm import ModelVersion, ModelVersionTag, RegisteredModel
 from registry.orm.base import utcnow
 
 Precondition = Callable[[VersionInfo], None] | None
@@ -174,52 +174,6 @@ def update_version(
                 data={"description": {"before": before, "after": description}},
             )
     return readmodels.version_info(session, row.id)
-
-
-def delete_version(
-    session: Session,
-    principal: Principal,
-    name: str,
-    version: int,
-    *,
-    precondition: Precondition = None,
-) -> None:
-    """Delete a version and the aliases pointing at it. Its number is never handed out again.
-
-    Refused (Conflict) while the version is in Staging or Production.
-    """
-    version = validation.version_number(version)
-    permissions.require(principal, Action.MANAGE, name)
-    model = lock_model(session, name)
-    row = lock_version(session, model, version)
-    if precondition is not None:
-        precondition(readmodels.version_info(session, row.id))
-    if Stage(row.stage).is_active:
-        raise Conflict(
-            f"Model version {name!r} version {version} is in {row.stage}; archive it before "
-            "deleting it.",
-            stage=row.stage,
-        )
-    aliases = (
-        session.execute(
-            sa.select(ModelAlias.alias).where(
-                ModelAlias.model_id == model.id, ModelAlias.version == version
-            )
-        )
-        .scalars()
-        .all()
-    )
-    session.delete(row)
-    touch(model)
-    session.flush()
-    record(
-        session,
-        EventType.VERSION_DELETED,
-        principal,
-        model=name,
-        version=version,
-        data={"source": row.source, "stage": row.stage, "aliases_removed": sorted(aliases)},
-    )
 
 
 def set_version_tag(

@@ -4,6 +4,7 @@ import sqlalchemy as sa
 
 from registry.extensions import db
 from registry.orm import AuditEvent
+from tests.integration.domain.conftest import policies_from
 
 
 def events(app):
@@ -72,3 +73,71 @@ def test_times_never_run_backwards_along_the_chain(app, registry):
         registry.create_model(f"m{i}")
     times = [r.at for r in events(app)]
     assert times == sorted(times)
+
+
+def test_a_rolled_back_savepoint_takes_only_its_own_events(app):
+    from registry.domain import events, registered_models
+    from registry.domain.principal import system
+
+    with app.app_context():
+        session = db.session
+        registered_models.create_model(session, system(), name="kept")
+        try:
+            with session.begin_nested():
+                events.record(
+                    session,
+                    "model.updated",
+                    system(),
+                    model="kept",
+                    data={"note": "inside a savepoint that fails"},
+                )
+                raise RuntimeError("undo the savepoint")
+        except RuntimeError:
+            pass
+        session.commit()
+    names = [(r.event, r.model) for r in events_of(app)]
+    assert ("model.created", "kept") in names
+    assert ("model.updated", "kept") not in names
+
+
+def events_of(app):
+    with app.app_context():
+        return db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()
+
+
+STAGING_NEEDS_ONE = "policies:\n  - {name: s, stage: Staging, min_approvals: 1}\n"
+
+
+def test_deleting_a_version_records_its_aliases_and_requests_ending(app, registry, use_policies):
+    use_policies(policies_from(STAGING_NEEDS_ONE))
+    registry.create_model("m")
+    registry.create_version("m")
+    registry.create_version("m")
+    registry.put("/api/v1/models/m/aliases/champion", {"version": 1})
+    registry.put("/api/v1/models/m/aliases/shadow", {"version": 1})
+    request = registry.transition("m", 1, "Staging")
+    assert request["state"] == "pending"
+    registry.delete("/api/v1/models/m/versions/1", expect=204)
+    tail = [
+        (r.event, r.version, r.data.get("alias") or r.data.get("request_id"), r.data.get("reason"))
+        for r in events_of(app)[-4:]
+    ]
+    assert tail == [
+        ("model_version.alias_deleted", 1, "champion", "version deleted"),
+        ("model_version.alias_deleted", 1, "shadow", "version deleted"),
+        ("transition_request.cancelled", 1, request["id"], "version deleted"),
+        ("model_version.deleted", 1, None, None),
+    ]
+
+
+def test_deleting_a_model_closes_its_pending_requests(app, registry, use_policies):
+    use_policies(policies_from(STAGING_NEEDS_ONE))
+    registry.create_model("m")
+    registry.create_version("m")
+    request = registry.transition("m", 1, "Staging")
+    assert request["state"] == "pending"
+    registry.delete("/api/v1/models/m", expect=204)
+    closing = [r for r in events_of(app) if r.event == "transition_request.cancelled"]
+    assert [(r.data["request_id"], r.data["reason"]) for r in closing] == [
+        (request["id"], "model deleted")
+    ]
