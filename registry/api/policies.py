@@ -37,6 +37,7 @@ class Policies(MethodView):
                 "digest": loaded.digest,
                 "files": list(loaded.files),
                 "policies": [p.summary() for p in loaded.policies],
+                "aliases": [r.summary() for r in loaded.alias_rules],
             },
             etag=True,
         )

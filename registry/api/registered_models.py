@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry.api.http import Blueprint, empty, if_match, page_tokens, single
+from registry.api.http import Blueprint, empty, if_match, page_tokens, policies, single
 from registry.auth import current_principal, requires
 from registry.domain import deletion, registered_models
 from registry.domain.errors import InvalidArgument
@@ -125,7 +125,12 @@ class ModelTag(MethodView):
     def put(self, body: dict[str, Any], name: str, key: str) -> Response:
         """Set a tag on a model"""
         info = registered_models.set_model_tag(
-            db.session, current_principal(), name, key, body["value"]
+            db.session,
+            current_principal(),
+            name,
+            key,
+            body["value"],
+            precondition=if_match(ModelOut()),
         )
         db.session.commit()
         return single(ModelOut(), info)
@@ -134,7 +139,9 @@ class ModelTag(MethodView):
     @blp.response(200, ModelOut)
     def delete(self, name: str, key: str) -> Response:
         """Delete a tag from a model"""
-        info = registered_models.delete_model_tag(db.session, current_principal(), name, key)
+        info = registered_models.delete_model_tag(
+            db.session, current_principal(), name, key, precondition=if_match(ModelOut())
+        )
         db.session.commit()
         return single(ModelOut(), info)
 
@@ -148,10 +155,17 @@ class ModelAlias(MethodView):
         """Point an alias at a version
 
         Moves the alias atomically if it pointed at another version. `latest` and `v<digits>`
-        are reserved.
+        are reserved. An alias protected by an alias rule may be moved only by the roles it
+        names, onto a version in the stage it requires. Honours If-Match.
         """
         info = registered_models.set_alias(
-            db.session, current_principal(), name, alias, body["version"]
+            db.session,
+            current_principal(),
+            name,
+            alias,
+            body["version"],
+            policies=policies(),
+            precondition=if_match(ModelOut()),
         )
         db.session.commit()
         return single(ModelOut(), info)
@@ -160,6 +174,13 @@ class ModelAlias(MethodView):
     @blp.response(200, ModelOut)
     def delete(self, name: str, alias: str) -> Response:
         """Remove an alias"""
-        info = registered_models.delete_alias(db.session, current_principal(), name, alias)
+        info = registered_models.delete_alias(
+            db.session,
+            current_principal(),
+            name,
+            alias,
+            policies=policies(),
+            precondition=if_match(ModelOut()),
+        )
         db.session.commit()
         return single(ModelOut(), info)

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry.api.http import Blueprint, page_tokens, policies, single
+from registry.api.http import Blueprint, if_match, page_tokens, policies, single
 from registry.auth import current_principal, requires
 from registry.domain import transitions
 from registry.domain.permissions import Action
@@ -21,6 +21,7 @@ from registry.schemas.transitions import (
     TransitionOut,
     TransitionPage,
 )
+from registry.schemas.versions import VersionOut
 
 blp = Blueprint(
     "transitions",
@@ -52,7 +53,13 @@ class VersionTransitions(MethodView):
         `POLICY_VIOLATION` with every failed check in `details.failed_checks`.
         """
         info = transitions.request_transition(
-            db.session, current_principal(), policies(), name, version, **body
+            db.session,
+            current_principal(),
+            policies(),
+            name,
+            version,
+            precondition=if_match(VersionOut()),
+            **body,
         )
         db.session.commit()
         return _answer(info, 201)

@@ -120,7 +120,13 @@ class VersionTag(MethodView):
     def put(self, body: dict[str, Any], name: str, version: int, key: str) -> Response:
         """Set a tag on a version"""
         info = versions.set_version_tag(
-            db.session, current_principal(), name, version, key, body["value"]
+            db.session,
+            current_principal(),
+            name,
+            version,
+            key,
+            body["value"],
+            precondition=if_match(VersionOut()),
         )
         db.session.commit()
         return single(VersionOut(), info)
@@ -129,6 +135,13 @@ class VersionTag(MethodView):
     @blp.response(200, VersionOut)
     def delete(self, name: str, version: int, key: str) -> Response:
         """Delete a tag from a version"""
-        info = versions.delete_version_tag(db.session, current_principal(), name, version, key)
+        info = versions.delete_version_tag(
+            db.session,
+            current_principal(),
+            name,
+            version,
+            key,
+            precondition=if_match(VersionOut()),
+        )
         db.session.commit()
         return single(VersionOut(), info)

@@ -166,10 +166,49 @@ class Policy:
 
 
 @dataclass(frozen=True, slots=True)
+class AliasRule:
+    """Protects aliases matching ``alias`` on models matching ``models``: only holders of
+    ``roles`` may set, move or remove them, and (with ``require_stage``) they may point only
+    at a version in that stage, and leave it when it leaves the stage."""
+
+    name: str
+    alias: str
+    models: str = "*"
+    roles: frozenset[Role] | None = None
+    require_stage: Stage | None = None
+    source: str = ""
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "alias": self.alias,
+            "models": self.models,
+            "roles": sorted(r.value for r in self.roles) if self.roles else None,
+            "require_stage": self.require_stage.value if self.require_stage else None,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class PolicySet:
     policies: tuple[Policy, ...]
     files: tuple[str, ...] = ()
     digest: str = ""
+    alias_rules: tuple[AliasRule, ...] = ()
+
+    def alias_rule(self, model: str, alias: str) -> AliasRule | None:
+        """The rule protecting ``alias`` on ``model``: the most specific model glob, then
+        alias glob."""
+        candidates = [
+            r
+            for r in self.alias_rules
+            if globs.matches(r.models, model) and globs.matches(r.alias, alias)
+        ]
+        if not candidates:
+            return None
+        return max(
+            candidates, key=lambda r: (globs.specificity(r.models), globs.specificity(r.alias))
+        )
 
     def for_transition(self, model: str, from_stage: Stage, to_stage: Stage) -> Policy | None:
         """The policy governing a move of ``model`` from ``from_stage`` into ``to_stage``."""
@@ -329,6 +368,14 @@ def no_policy(model: str, from_stage: Stage, to_stage: Stage) -> Check:
         "message": f"No policy governs moving {model!r} from {from_stage.value} to "
         f"{to_stage.value}, so it is not allowed.",
     }
+
+
+def may_move_alias(principal: Principal, rule: AliasRule, model: str) -> bool:
+    if rule.roles is None:
+        return True
+    return any(
+        g.role in rule.roles and globs.matches(g.model_pattern, model) for g in principal.grants
+    )
 
 
 def is_eligible_approver(

@@ -22,6 +22,7 @@ import yaml
 from registry.domain import globs
 from registry.domain.policy import (
     WEEKDAYS,
+    AliasRule,
     FreezeWindow,
     MetricGate,
     Policy,
@@ -68,15 +69,20 @@ def load(path: Path | str | None = None) -> PolicySet:
     base = Path(path) if path else default_directory()
     contents = []
     policies: list[Policy] = []
+    rules: list[AliasRule] = []
     for file in policy_files(base):
         data = file.read_bytes()
         contents.append((file.name, data))
-        policies.extend(parse(data, _display(file)))
+        parsed = parse_document(data, _display(file))
+        policies.extend(parsed.policies)
+        rules.extend(parsed.alias_rules)
     _check_unique(policies)
+    _check_unique_rules(rules)
     return PolicySet(
         tuple(policies),
         tuple(_display(f) for f in policy_files(base)),
         PolicySet.digest_of(contents),
+        tuple(rules),
     )
 
 
@@ -149,6 +155,12 @@ def _read_yaml(data: bytes, where: str) -> tuple[Any, _Lines]:
 
 
 def parse(data: bytes, where: str = "<policy>") -> list[Policy]:
+    """The transition policies of one file."""
+    return list(parse_document(data, where).policies)
+
+
+def parse_document(data: bytes, where: str = "<policy>") -> PolicySet:
+    """Everything one file declares: transition policies and alias rules."""
     document, lines = _read_yaml(data, where)
     errors = sorted(_VALIDATOR.iter_errors(document), key=lambda e: lines.line(e.absolute_path))
     if errors:
@@ -168,7 +180,20 @@ def parse(data: bytes, where: str = "<policy>") -> list[Policy]:
             line = lines.line((*path, *exc.path))
             where_in = _path_text((*path, *exc.path), document)
             raise PolicyError(f"{where}:{line}: {where_in}{exc}") from None
-    return policies
+    rules = []
+    for index, raw in enumerate(document.get("aliases", [])):
+        source = f"{where}:{lines.line(('aliases', index))}"
+        rules.append(
+            AliasRule(
+                name=raw["name"],
+                alias=globs.validate(raw["alias"], "alias"),
+                models=globs.validate(raw.get("models", "*"), "models"),
+                roles=frozenset(Role(r) for r in raw["roles"]) if "roles" in raw else None,
+                require_stage=Stage(raw["require_stage"]) if "require_stage" in raw else None,
+                source=source,
+            )
+        )
+    return PolicySet(tuple(policies), alias_rules=tuple(rules))
 
 
 def _path_text(path: Iterable[Any], document: Any) -> str:
@@ -340,3 +365,19 @@ def _check_ambiguity(policies: list[Policy]) -> None:
                     f"into {a.stage.value} and neither is more specific; make one glob "
                     "narrower or merge them."
                 )
+
+
+def _check_unique_rules(rules: list[AliasRule]) -> None:
+    seen: dict[object, AliasRule] = {}
+    for rule in rules:
+        for key, what in (
+            (("name", rule.name), "name"),
+            (("scope", rule.models, rule.alias), "scope"),
+        ):
+            if key in seen:
+                other = seen[key]
+                raise PolicyError(
+                    f"{rule.source}: alias rule {rule.name!r} repeats the {what} of "
+                    f"{other.name!r} at {other.source}"
+                )
+            seen[key] = rule

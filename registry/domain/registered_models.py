@@ -14,13 +14,21 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain import globs, permissions, readmodels, tagging, validation
-from registry.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from registry.domain import globs, permissions, policy, readmodels, tagging, validation
+from registry.domain.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PolicyViolation,
+)
 from registry.domain.events import EventType, record
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
+from registry.domain.policy import AliasRule, PolicySet
 from registry.domain.principal import Principal
 from registry.domain.readmodels import ModelInfo
+from registry.domain.stages import Stage
 from registry.orm import ModelAlias, ModelVersion, RegisteredModel, RegisteredModelTag
 from registry.orm.base import utcnow
 
@@ -253,12 +261,19 @@ def _rename(session: Session, principal: Principal, model: RegisteredModel, new_
 
 
 def set_model_tag(
-    session: Session, principal: Principal, name: str, key: str, value: str
+    session: Session,
+    principal: Principal,
+    name: str,
+    key: str,
+    value: str,
+    *,
+    precondition: Precondition = None,
 ) -> ModelInfo:
     key = validation.tag_key(key)
     value = validation.tag_value(value)
     permissions.require(principal, Action.WRITE, name)
     model = lock_model(session, name)
+    _check(session, model, precondition)
     owner = {"model_id": model.id}
     before = tagging.upsert(session, RegisteredModelTag, owner, key, value, "model")
     touch(model)
@@ -273,10 +288,18 @@ def set_model_tag(
     return readmodels.model_info(session, model.id)
 
 
-def delete_model_tag(session: Session, principal: Principal, name: str, key: str) -> ModelInfo:
+def delete_model_tag(
+    session: Session,
+    principal: Principal,
+    name: str,
+    key: str,
+    *,
+    precondition: Precondition = None,
+) -> ModelInfo:
     key = validation.tag_key(key)
     permissions.require(principal, Action.WRITE, name)
     model = lock_model(session, name)
+    _check(session, model, precondition)
     previous = tagging.remove(
         session,
         RegisteredModelTag,
@@ -296,14 +319,42 @@ def delete_model_tag(session: Session, principal: Principal, name: str, key: str
     return readmodels.model_info(session, model.id)
 
 
+def _guard_alias(
+    principal: Principal, policies: PolicySet | None, model: str, alias: str
+) -> AliasRule | None:
+    """The rule protecting the alias, after checking the caller may move it."""
+    rule = policies.alias_rule(model, alias) if policies is not None else None
+    if rule is not None and not policy.may_move_alias(principal, rule, model):
+        roles = ", ".join(sorted(r.value for r in rule.roles or ()))
+        raise PermissionDenied(
+            f"Alias {alias!r} of {model!r} is protected by rule {rule.name!r}: only {roles} "
+            "may set, move or remove it.",
+            rule=rule.name,
+        )
+    return rule
+
+
 def set_alias(
-    session: Session, principal: Principal, name: str, alias: str, version: int
+    session: Session,
+    principal: Principal,
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    policies: PolicySet | None = None,
+    precondition: Precondition = None,
 ) -> ModelInfo:
-    """Point ``alias`` at ``version``, moving it in the same transaction if it pointed elsewhere."""
+    """Point ``alias`` at ``version``, moving it in the same transaction if it pointed elsewhere.
+
+    An alias protected by an alias rule may be moved only by the roles it names, and only onto
+    a version in the stage it requires (PermissionDenied, PolicyViolation otherwise).
+    """
     alias = validation.alias(alias)
     version = validation.version_number(version)
     permissions.require(principal, Action.WRITE, name)
+    rule = _guard_alias(principal, policies, name, alias)
     model = lock_model(session, name)
+    _check(session, model, precondition)
     target = session.execute(
         sa.select(ModelVersion).where(
             ModelVersion.model_id == model.id, ModelVersion.version == version
@@ -311,6 +362,21 @@ def set_alias(
     ).scalar_one_or_none()
     if target is None:
         raise NotFound(f"Model version {name!r} version {version} not found.")
+    if (
+        rule is not None
+        and rule.require_stage is not None
+        and (target.stage != rule.require_stage.value)
+    ):
+        check = {
+            "check": "alias_stage",
+            "rule": rule.name,
+            "alias": alias,
+            "required_stage": rule.require_stage.value,
+            "actual": target.stage,
+            "message": f"Alias {alias!r} may point only at a version in "
+            f"{rule.require_stage.value}; version {version} is in {target.stage}.",
+        }
+        raise PolicyViolation(check["message"], failed_checks=[check])
     row = session.get(ModelAlias, (model.id, alias))
     previous = row.version if row else None
     now = utcnow()
@@ -321,7 +387,7 @@ def set_alias(
         row.version, row.updated_at = version, now
     if previous != version:
         target.updated_at = now
-        touch(model)
+        touch(model, now)
         session.flush()
         record(
             session,
@@ -334,17 +400,27 @@ def set_alias(
     return readmodels.model_info(session, model.id)
 
 
-def delete_alias(session: Session, principal: Principal, name: str, alias: str) -> ModelInfo:
+def delete_alias(
+    session: Session,
+    principal: Principal,
+    name: str,
+    alias: str,
+    *,
+    policies: PolicySet | None = None,
+    precondition: Precondition = None,
+) -> ModelInfo:
     alias = validation.alias(alias)
     permissions.require(principal, Action.WRITE, name)
+    _guard_alias(principal, policies, name, alias)
     model = lock_model(session, name)
+    _check(session, model, precondition)
     row = session.get(ModelAlias, (model.id, alias))
     if row is None:
         raise NotFound(f"Registered model {name!r} has no alias {alias!r}.")
     now = utcnow()
     _touch_version(session, model.id, row.version, now)
     session.delete(row)
-    touch(model)
+    touch(model, now)
     session.flush()
     record(
         session,
@@ -355,6 +431,46 @@ def delete_alias(session: Session, principal: Principal, name: str, alias: str) 
         data={"alias": alias, "version": row.version},
     )
     return readmodels.model_info(session, model.id)
+
+
+def release_stage_bound_aliases(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    model: RegisteredModel,
+    version: int,
+    left_stage: Stage,
+) -> None:
+    """A version left ``left_stage``: remove its aliases whose rule binds them to that stage,
+    so a protected alias never points at a version outside the stage it promises."""
+    rows = (
+        session.execute(
+            sa.select(ModelAlias).where(
+                ModelAlias.model_id == model.id, ModelAlias.version == version
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for row in rows:
+        rule = policies.alias_rule(model.name, row.alias)
+        if rule is None or rule.require_stage is not left_stage:
+            continue
+        session.delete(row)
+        session.flush()
+        record(
+            session,
+            EventType.ALIAS_DELETED,
+            principal,
+            model=model.name,
+            version=version,
+            data={
+                "alias": row.alias,
+                "version": version,
+                "rule": rule.name,
+                "reason": f"version left {left_stage.value}",
+            },
+        )
 
 
 def _touch_version(session: Session, model_id: int, version: int, now: Any) -> None:

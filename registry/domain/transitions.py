@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,7 @@ from registry.domain.registered_models import (
     lock_model,
     lock_model_id,
     name_like,
+    release_stage_bound_aliases,
     touch,
 )
 from registry.domain.stages import Stage, move_problem, require_move
@@ -370,6 +371,7 @@ def request_transition(
     archive_existing_versions: bool | None = None,
     break_glass: str | None = None,
     require_immediate: bool = False,
+    precondition: Callable[[readmodels.VersionInfo], None] | None = None,
     now: dt.datetime | None = None,
 ) -> TransitionInfo:
     """File a request to move a version into ``to_stage``, and apply it at once when the
@@ -390,6 +392,8 @@ def request_transition(
     justification = _justification(principal, name, break_glass)
     model = lock_model(session, name)
     row = lock_version(session, model, version)
+    if precondition is not None:
+        precondition(readmodels.version_info(session, row.id))
     from_stage = Stage(row.stage)
     require_move(from_stage, to_stage)
     governing = _governing(policies, model.name, from_stage, to_stage)
@@ -453,7 +457,7 @@ def request_transition(
     if governing.min_approvals > 0 and counts_self:
         _add_approval(session, principal, req, model.name, row.version, None, now)
     if governing.min_approvals == 0 or _counted(req, governing) >= governing.min_approvals:
-        _apply(session, principal, governing, model, row, req, now)
+        _apply(session, principal, policies, governing, model, row, req, now)
     return _info(req, model.name, row.version, now)
 
 
@@ -641,7 +645,7 @@ def approve(
     req.required_approvals = governing.min_approvals
     _add_approval(session, principal, req, model.name, row.version, comment, now)
     if _counted(req, governing) >= governing.min_approvals:
-        _apply(session, principal, governing, model, row, req, now)
+        _apply(session, principal, policies, governing, model, row, req, now)
     return _info(req, model.name, row.version, now)
 
 
@@ -785,6 +789,7 @@ def expire_due(session: Session, now: dt.datetime | None = None, limit: int = 50
 def _apply(
     session: Session,
     principal: Principal,
+    policies: PolicySet,
     governing: Policy,
     model: RegisteredModel,
     row: ModelVersion,
@@ -837,6 +842,9 @@ def _apply(
                 },
             )
             _supersede(session, principal, model.name, other, req, now)
+            release_stage_bound_aliases(
+                session, principal, policies, model, other.version, to_stage
+            )
     from_stage = row.stage
     row.stage, row.updated_at = to_stage.value, now
     row.exclusive = governing.exclusive and to_stage.is_active
@@ -876,6 +884,7 @@ def _apply(
         },
     )
     _supersede(session, principal, model.name, row, req, now)
+    release_stage_bound_aliases(session, principal, policies, model, row.version, Stage(from_stage))
 
 
 def _supersede(

@@ -177,7 +177,14 @@ def update_version(
 
 
 def set_version_tag(
-    session: Session, principal: Principal, name: str, version: int, key: str, value: str
+    session: Session,
+    principal: Principal,
+    name: str,
+    version: int,
+    key: str,
+    value: str,
+    *,
+    precondition: Precondition = None,
 ) -> VersionInfo:
     version = validation.version_number(version)
     key = validation.tag_key(key)
@@ -185,6 +192,8 @@ def set_version_tag(
     permissions.require(principal, Action.WRITE, name)
     model = lock_model(session, name)
     row = lock_version(session, model, version)
+    if precondition is not None:
+        precondition(readmodels.version_info(session, row.id))
     owner = {"version_id": row.id}
     before = tagging.upsert(session, ModelVersionTag, owner, key, value, "version")
     row.updated_at = utcnow()
@@ -202,13 +211,21 @@ def set_version_tag(
 
 
 def delete_version_tag(
-    session: Session, principal: Principal, name: str, version: int, key: str
+    session: Session,
+    principal: Principal,
+    name: str,
+    version: int,
+    key: str,
+    *,
+    precondition: Precondition = None,
 ) -> VersionInfo:
     version = validation.version_number(version)
     key = validation.tag_key(key)
     permissions.require(principal, Action.WRITE, name)
     model = lock_model(session, name)
     row = lock_version(session, model, version)
+    if precondition is not None:
+        precondition(readmodels.version_info(session, row.id))
     previous = tagging.remove(
         session,
         ModelVersionTag,

@@ -133,3 +133,4 @@ class PolicySetOut(ma.Schema):
     digest = fields.String()
     files = fields.List(fields.String())
     policies = fields.List(fields.Dict())
+    aliases = fields.List(fields.Dict(), metadata={"description": "Alias rules."})

@@ -228,3 +228,24 @@ def test_until_24_00_closes_the_day():
 def test_only_roles_that_can_approve_may_be_approver_roles():
     with pytest.raises(PolicyError, match="'viewer' is not one of"):
         parse("policies:\n  - {name: a, stage: Staging, approver_roles: [viewer]}\n")
+
+
+def test_alias_rules_parse_and_are_checked():
+    parsed = policy_files.parse_document(
+        b"policies: []\naliases:\n"
+        b"  - {name: champ, alias: champion, models: 'fraud-*', roles: [approver],"
+        b" require_stage: Production}\n",
+        "a.yaml",
+    )
+    rule = parsed.alias_rules[0]
+    assert (rule.alias, rule.models, rule.require_stage.value) == (
+        "champion",
+        "fraud-*",
+        "Production",
+    )
+    assert parsed.alias_rule("fraud-eu", "champion") is rule
+    assert parsed.alias_rule("churn", "champion") is None
+    with pytest.raises(PolicyError, match="a.yaml:3"):
+        policy_files.parse_document(
+            b"policies: []\naliases:\n  - {name: x, alias: y, require_stage: None}\n", "a.yaml"
+        )

@@ -30,7 +30,7 @@ VIEWER = person("vic", Grant(Role.VIEWER))
 
 
 def policies_from(text: str) -> PolicySet:
-    return PolicySet(tuple(policy_files.parse(text.encode(), "test.yaml")))
+    return policy_files.parse_document(text.encode(), "test.yaml")
 
 
 @pytest.fixture
