@@ -43,7 +43,7 @@ def _registry() -> Iterator[Any]:
             raise click.ClickException(f"{exc.code}: {exc.message}") from None
 
 
-def _check_policies(settings: dict[str, Any]) -> None:
+def _check_policies(settings: dict[str, Any]) -> Any:
     """Refuse to start on an invalid policy file, naming the file and line, before any worker
     process is forked (each would otherwise die on it in turn)."""
     try:
@@ -51,6 +51,7 @@ def _check_policies(settings: dict[str, Any]) -> None:
     except PolicyError as exc:
         raise click.ClickException(f"invalid policy:\n{exc}") from None
     click.echo(f"Modelgate: {len(loaded.policies)} policies from {', '.join(loaded.files)}")
+    return loaded
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,7 +77,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
     `modelgate db upgrade` (a deploy step), and the service refuses to start behind them.
     """
     settings = _settings()
-    _check_policies(settings)
+    loaded = _check_policies(settings)
     sqlite = config.is_sqlite(settings["DATABASE_URL"])
     if sqlite:
         _upgrade(settings["DATABASE_URL"], quiet=True)
@@ -88,6 +89,9 @@ def serve(host: str, port: int, workers: int | None) -> None:
         _require_current_schema(settings["DATABASE_URL"])
         workers = workers or min(2 * (os.cpu_count() or 1) + 1, 8)
         threads = 4
+    from registry.startup import record_policies
+
+    record_policies(settings["DATABASE_URL"], loaded)
     click.echo(f"Modelgate: serving http://{host}:{port}/ with {workers} worker(s)")
     from registry.server import run_gunicorn
 
@@ -159,6 +163,115 @@ def policies_check(path: str | None) -> None:
             f"approvals {item.min_approvals}  ({item.source})"
         )
     click.echo(f"{len(loaded.policies)} policies OK, digest {loaded.digest[:12]}")
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit ledger: verify the hash chain, export events."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    """Recompute the hash chain; exit 1 and name the first bad seq if it is broken."""
+    from registry.domain import audit
+
+    with _registry() as session:
+        result = audit.verify(session, system())
+    if result.ok:
+        click.echo(f"OK: {result.events_checked} events, the chain is intact.")
+        return
+    click.echo(
+        f"BROKEN at seq {result.first_bad_seq}: {result.problem} "
+        f"({result.events_checked} events verified before it).",
+        err=True,
+    )
+    sys.exit(1)
+
+
+@audit_group.command("export")
+@click.option(
+    "--format", "fmt", type=click.Choice(["ndjson", "csv"]), default="ndjson", show_default=True
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    required=True,
+    help="File to write ('-' for standard output).",
+)
+@click.option("--model")
+@click.option("--version", "version_", type=int)
+@click.option("--actor")
+@click.option("--event", help="An event name, or a family: transition_request.*")
+@click.option("--since", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]))
+@click.option("--until", type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]))
+def audit_export(
+    fmt: str,
+    output: str,
+    model: str | None,
+    version_: int | None,
+    actor: str | None,
+    event: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+) -> None:
+    """Export audit events to a file, in constant memory (a progress bar on a terminal)."""
+    from rich.progress import Progress
+
+    from registry.api.audit import CSV_COLUMNS, csv_chunks
+    from registry.domain import audit
+
+    def aware(value: dt.datetime | None) -> dt.datetime | None:
+        return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+    with _registry() as session:
+        filters = audit.make_filters(
+            model=model,
+            version=version_,
+            actor=actor,
+            event=event,
+            since=aware(since),
+            until=aware(until),
+        )
+        total = audit.count(session, filters)
+        events = audit.iterate(session, system(), filters)
+        with (
+            _writable(output) as out,
+            Progress(disable=not sys.stderr.isatty() or output == "-", transient=True) as progress,
+        ):
+            task = progress.add_task("Exporting", total=total)
+            written = 0
+
+            def counted() -> Any:
+                nonlocal written
+                for item in events:
+                    written += 1
+                    if written % 1000 == 0:
+                        progress.update(task, completed=written)
+                    yield item
+
+            if fmt == "csv":
+                for chunk in csv_chunks(counted()):
+                    out.write(chunk)
+            else:
+                for item in counted():
+                    out.write(audit.canonical_line(item) + "\n")
+    if output != "-":
+        click.echo(
+            f"Exported {written} events to {output} ({fmt}, columns: "
+            f"{', '.join(CSV_COLUMNS) if fmt == 'csv' else 'one JSON object per line'}).",
+            err=True,
+        )
+
+
+@contextlib.contextmanager
+def _writable(path: str) -> Iterator[Any]:
+    """The output file (or standard output for '-'), as the csv module wants it."""
+    if path == "-":
+        yield sys.stdout
+        return
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        yield out
 
 
 @main.group()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from registry.api import (
+    audit,
     comments,
     health,
     identity,
@@ -43,7 +44,16 @@ def init_app(app: Flask) -> ModelgateApi:
             "description": "A Modelgate API token or an OIDC access token.",
         },
     )
-    for module in (registered_models, versions, transitions, comments, policies, resolve, identity):
+    for module in (
+        registered_models,
+        versions,
+        transitions,
+        comments,
+        policies,
+        resolve,
+        identity,
+        audit,
+    ):
         api.register_blueprint(module.blp)
     app.register_blueprint(health.blp)
     return api

@@ -58,7 +58,8 @@ def event_hash(**fields: Any) -> str:
     return hashlib.sha256(canonical(canonical_fields)).hexdigest()
 
 
-def hash_of(row: AuditEvent) -> str:
+def hash_of(row: Any) -> str:
+    """The hash ``row`` should carry (an AuditEvent, or a plain row of its table)."""
     return event_hash(**{name: getattr(row, name) for name in HASHED_FIELDS})
 
 

@@ -137,6 +137,13 @@ SAMPLES: dict[tuple[str, str], Any] = {
     ),
     ("get", "/api/v1/resolve"): lambda w: ("/api/v1/resolve?uri=models:/fraud/1", None),
     ("get", "/api/v1/me"): lambda w: ("/api/v1/me", None),
+    ("get", "/api/v1/audit"): lambda w: ("/api/v1/audit", None),
+    ("get", "/api/v1/audit/export"): lambda w: ("/api/v1/audit/export?format=csv", None),
+    ("get", "/api/v1/audit/verify"): lambda w: ("/api/v1/audit/verify", None),
+    ("get", "/api/v1/models/{name}/stage-history"): lambda w: (
+        "/api/v1/models/fraud/stage-history",
+        None,
+    ),
     ("get", "/api/v1/tokens"): lambda w: ("/api/v1/tokens", None),
     ("post", "/api/v1/tokens"): lambda w: ("/api/v1/tokens", {"name": "t", "roles": ["viewer"]}),
     ("delete", "/api/v1/tokens/{token_id}"): lambda w: (f"/api/v1/tokens/{w.ids['token']}", None),

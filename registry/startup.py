@@ -1,0 +1,32 @@
+"""What a starting service does once, before it serves: record the policy set in force.
+
+Called by ``modelgate serve`` and by the gunicorn configuration, never by create_app (which
+must not need a database). Replicas starting together record a change once: the domain
+takes the audit chain's lock and compares digests.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from registry.domain import audit, events
+from registry.domain.policy import PolicySet
+
+log = logging.getLogger("modelgate.startup")
+
+
+def record_policies(database_url: str, policies: PolicySet) -> None:
+    events.install()
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        with Session(engine) as session:
+            if audit.record_policies_if_changed(session, policies):
+                log.info("recorded policy set %s in the audit ledger", policies.digest[:12])
+            session.commit()
+    except sa.exc.SQLAlchemyError as exc:  # the service can still start; readiness will tell
+        log.warning("could not record the policy set: %s", exc)
+    finally:
+        engine.dispose()
