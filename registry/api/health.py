@@ -1,12 +1,14 @@
 """Operations: /healthz (the process is up), /readyz (it can serve: database reachable, schema
-at this code's head or ahead of it)."""
+at this code's head or ahead of it) and /metrics (Prometheus text; see registry.metrics)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
+from flask.typing import ResponseReturnValue
 
+from registry import metrics as figures
 from registry.api.http import answer
-from registry.auth import public
+from registry.auth import metrics_token, public
 from registry.database import current_revisions, head_revisions, known_revisions
 from registry.extensions import db
 
@@ -42,3 +44,8 @@ def readyz() -> Response:
     ok = all(v in ("ok", "ahead") for v in checks.values())
     return answer({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
 
+
+@blp.get("/metrics")
+@metrics_token
+def metrics() -> ResponseReturnValue:
+    return figures.respond()
