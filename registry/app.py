@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from registry import api, auth, config, database, errors, observability
+from registry import api, auth, config, database, errors, metrics, observability
 from registry.domain import events, policy_files
 from registry.extensions import db, migrate
 
@@ -45,6 +45,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     events.install()
 
     observability.init_app(app)
+    metrics.init_app(app)  # before auth, so refused requests are counted and timed too
     app.before_request(_mark_read_only)
     app.teardown_request(_clear_read_only)
     auth.init_app(app)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hmac
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -29,6 +30,7 @@ from registry.extensions import db
 F = TypeVar("F", bound=Callable[..., Any])
 
 PUBLIC = "public"
+METRICS = "metrics_token"
 ATTRIBUTE = "modelgate_permission"
 
 # Routes the frameworks add themselves; declared here so nothing is reachable undeclared.
@@ -69,6 +71,27 @@ def public(view: F) -> F:
     setattr(view, ATTRIBUTE, PUBLIC)
     _document(view, PUBLIC)
     return view
+
+
+def metrics_token(view: F) -> F:
+    """Declare that a view serves Prometheus: it needs the bearer token in
+    MODELGATE_METRICS_TOKEN when one is set, and no token otherwise. Scrapers carry no
+    Modelgate identity, so no role applies; the token is the whole check."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        expected = current_app.config["METRICS_TOKEN"]
+        if expected:
+            scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not hmac.compare_digest(
+                given.strip().encode(), expected.encode()
+            ):
+                raise Unauthenticated("This call needs 'Authorization: Bearer <metrics token>'.")
+        return view(*args, **kwargs)
+
+    setattr(wrapper, ATTRIBUTE, METRICS)
+    _document(wrapper, METRICS)
+    return wrapper  # type: ignore[return-value]
 
 
 def declared_permission(app: Any, endpoint: str, method: str) -> str | None:

@@ -67,18 +67,22 @@ def main() -> None:
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="gunicorn worker processes (PostgreSQL only; default: 2 x CPUs + 1, at most 8).",
+    help="gunicorn worker processes (PostgreSQL only; default: MODELGATE_WEB_WORKERS, else "
+    "2 x CPUs + 1, at most 8).",
 )
 def serve(host: str, port: int, workers: int | None) -> None:
-    """Serve the API with gunicorn.
+    """Serve the API with gunicorn (the container's configuration, registry.gunicorn_conf).
 
     On the embedded default (no MODELGATE_DATABASE_URL) the SQLite file is migrated first and
     one worker process serves with threads. With a server database, migrations are left to
     `modelgate db upgrade` (a deploy step), and the service refuses to start behind them.
     """
+    from registry import server
+
     settings = _settings()
-    loaded = _check_policies(settings)
+    _check_policies(settings)
     sqlite = config.is_sqlite(settings["DATABASE_URL"])
+    threads = None
     if sqlite:
         _upgrade(settings["DATABASE_URL"], quiet=True)
         _bootstrap(settings)
@@ -87,15 +91,9 @@ def serve(host: str, port: int, workers: int | None) -> None:
         click.echo(f"Modelgate: embedded SQLite database at {where}")
     else:
         _require_current_schema(settings["DATABASE_URL"])
-        workers = workers or min(2 * (os.cpu_count() or 1) + 1, 8)
-        threads = 4
-    from registry.startup import record_policies
-
-    record_policies(settings["DATABASE_URL"], loaded)
+        workers = workers or settings["WEB_WORKERS"] or server.default_workers()
     click.echo(f"Modelgate: serving http://{host}:{port}/ with {workers} worker(s)")
-    from registry.server import run_gunicorn
-
-    run_gunicorn(host=host, port=port, workers=workers, threads=threads)
+    server.serve(host=host, port=port, workers=workers, threads=threads)
 
 
 @main.group()

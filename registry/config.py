@@ -52,6 +52,23 @@ def _list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}, got {raw!r}")
+        return value
+
+    return parse
+
+
+def _positive_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 1:
+        raise ValueError(f"expected a whole number of at least 1, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str  # without the prefix
@@ -107,6 +124,7 @@ SETTINGS: tuple[Setting, ...] = (
         _str,
         None,
         "The `aud` OIDC access tokens must carry for this registry (required with an issuer).",
+        production="set with the issuer",
     ),
     Setting("OIDC_JWKS_URL", _str, None, "JWKS URL, overriding the discovery document's."),
     Setting(
@@ -146,7 +164,13 @@ SETTINGS: tuple[Setting, ...] = (
         "exists, else the policies shipped with Modelgate.",
         production="a directory mounted from the policies ConfigMap",
     ),
-    Setting("DB_POOL_SIZE", _int, 5, "Connections kept open per API process (PostgreSQL)."),
+    Setting(
+        "DB_POOL_SIZE",
+        _int,
+        5,
+        "Connections kept open per API process (PostgreSQL).",
+        production="replicas x workers x (pool + overflow) within the server's max_connections",
+    ),
     Setting("DB_MAX_OVERFLOW", _int, 5, "Extra connections allowed above the pool size."),
     Setting(
         "DB_STATEMENT_TIMEOUT_MS",
@@ -156,9 +180,57 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("MAX_CONTENT_LENGTH", _int, 1_048_576, "Largest request body accepted, in bytes."),
     Setting("LOG_LEVEL", _str, "INFO", "Python log level of the service."),
+    Setting(
+        "LOG_FORMAT",
+        _choice("text", "json"),
+        "text",
+        "`text` (a line for people) or `json` (one JSON object per line, with `request_id`, "
+        "for a log collector); applies to gunicorn's access and error logs too.",
+        production="`json`",
+    ),
+    Setting(
+        "METRICS_TOKEN",
+        _str,
+        None,
+        "Bearer token `GET /metrics` requires. Unset: `/metrics` is open to anyone who can "
+        "reach the port (it shows counts and route templates, never names or secrets).",
+        secret=True,
+        production="a random token that Prometheus sends (the chart's ServiceMonitor does)",
+    ),
+    Setting(
+        "WEB_WORKERS",
+        _positive_int,
+        None,
+        "gunicorn worker processes per API server. Unset: 2 x CPUs + 1, at most 8, where CPUs "
+        "is the container's CPU limit when it has one.",
+        production="unset, with a CPU limit on the pod; or set it with the pod's CPU request",
+    ),
+    Setting(
+        "WEB_THREADS",
+        _positive_int,
+        4,
+        "Threads per gunicorn worker process; keep at most `DB_POOL_SIZE + DB_MAX_OVERFLOW`.",
+    ),
 )
 
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
+    """One setting's value from the environment, without building (and checking) the rest.
+
+    For processes that need a single value before any app exists (the gunicorn config
+    module). Raises ConfigError naming the variable when the value does not parse.
+    """
+    environ = os.environ if environ is None else environ
+    declared = SETTINGS_BY_NAME[name]
+    raw = environ.get(declared.env, "")
+    if raw == "":
+        return declared.default
+    try:
+        return declared.parse(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{declared.env}: {exc}") from None
 
 
 def embedded_database_url(workdir: Path) -> str:
@@ -195,16 +267,11 @@ def load(
     overrides = dict(overrides or {})
     workdir = workdir or Path.cwd()
     values: dict[str, Any] = {}
-    for setting in SETTINGS:
-        if setting.name in overrides:
-            values[setting.name] = overrides.pop(setting.name)
-        elif setting.env in environ and environ[setting.env] != "":
-            try:
-                values[setting.name] = setting.parse(environ[setting.env])
-            except ValueError as exc:
-                raise ConfigError(f"{setting.env}: {exc}") from None
+    for declared in SETTINGS:
+        if declared.name in overrides:
+            values[declared.name] = overrides.pop(declared.name)
         else:
-            values[setting.name] = setting.default
+            values[declared.name] = setting(declared.name, environ)
     values.update(overrides)  # extra keys (Flask's own, TESTING, ...) pass through untouched
 
     embedded = values["DATABASE_URL"] is None

@@ -102,6 +102,13 @@ def head_revisions() -> frozenset[str]:
     return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision this code ships, head or not."""
+    script = ScriptDirectory.from_config(alembic_config())
+    return frozenset(revision.revision for revision in script.walk_revisions())
+
+
 def current_revisions(session: Session) -> frozenset[str]:
     try:
         rows = session.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from registry import create_app
+from registry.config import normalise_database_url
 from registry.database import alembic_config
 from registry.domain import identity, policy_files
 from registry.domain.policy import PolicySet
@@ -85,6 +86,39 @@ def postgres_url() -> Iterator[str]:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()
+
+
+@pytest.fixture
+def scratch_postgres_database() -> Iterator[str]:
+    """An empty PostgreSQL database of its own (as a plain postgresql:// URL, the way an
+    operator writes one), for tests whose server processes would otherwise leave committed
+    rows in the worker's shared test database."""
+    base = require_service(PG_URL, "PostgreSQL", "MODELGATE_TEST_DATABASE_URL")
+    name = f"mgtest_{_checkout_tag()}_scratch_{os.getpid()}"
+    admin = sa.create_engine(
+        sa.engine.make_url(base).set(drivername="postgresql+psycopg2"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield (
+        sa.engine.make_url(base)
+        .set(drivername="postgresql", database=name)
+        .render_as_string(hide_password=False)
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture
+def scratch_postgres_url(scratch_postgres_database: str) -> str:
+    """A scratch database, migrated."""
+    url = normalise_database_url(scratch_postgres_database)  # psycopg2, as the service does
+    command.upgrade(_quiet(alembic_config(url)), "head")
+    return scratch_postgres_database
 
 
 def _quiet(cfg: Any) -> Any:

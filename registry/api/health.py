@@ -1,12 +1,15 @@
-"""/healthz (the process is up) and /readyz (it can serve: database reachable, schema current)."""
+"""Operations: /healthz (the process is up), /readyz (it can serve: database reachable, schema
+at this code's head or ahead of it) and /metrics (Prometheus text; see registry.metrics)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
+from flask.typing import ResponseReturnValue
 
+from registry import metrics as figures
 from registry.api.http import answer
-from registry.auth import public
-from registry.database import current_revisions, head_revisions
+from registry.auth import metrics_token, public
+from registry.database import current_revisions, head_revisions, known_revisions
 from registry.extensions import db
 
 blp = Blueprint("health", __name__)
@@ -29,7 +32,20 @@ def readyz() -> Response:
         current_app.logger.warning("readiness: database check failed: %s", exc)
         db.session.rollback()
         return answer({"status": "unavailable", "checks": {"database": "unreachable"}}, 503)
-    heads = head_revisions()
-    checks["migrations"] = "ok" if current == heads else "behind"
-    ok = all(v == "ok" for v in checks.values())
+    if current == head_revisions():
+        checks["migrations"] = "ok"
+    elif current and not current <= known_revisions():
+        # A newer release has migrated (its pre-upgrade job runs before its pods start):
+        # this pod keeps serving until the rollout replaces it, as migrations keep the
+        # previous release working (expand first, contract a release later).
+        checks["migrations"] = "ahead"
+    else:
+        checks["migrations"] = "behind"
+    ok = all(v in ("ok", "ahead") for v in checks.values())
     return answer({"status": "ok" if ok else "unavailable", "checks": checks}, 200 if ok else 503)
+
+
+@blp.get("/metrics")
+@metrics_token
+def metrics() -> ResponseReturnValue:
+    return figures.respond()

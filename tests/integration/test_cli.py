@@ -7,9 +7,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from tests.conftest import PG_URL, ROOT, require_service
+from tests.conftest import ROOT
 from tests.helpers import MODELGATE, free_port, wait_until_up
 
 
@@ -42,34 +41,13 @@ def test_a_bad_setting_stops_the_command_with_its_name(tmp_path):
     assert "MODELGATE_SECRET_KEY" in result.stderr
 
 
-@pytest.fixture
-def empty_postgres_database():
-    base = require_service(PG_URL, "PostgreSQL", "MODELGATE_TEST_DATABASE_URL")
-    name = f"mgtest_cli_{os.getpid()}"
-    admin = sa.create_engine(
-        sa.engine.make_url(base).set(drivername="postgresql+psycopg2"),
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    # A plain postgresql:// URL, as an operator would write it.
-    yield (
-        sa.engine.make_url(base)
-        .set(drivername="postgresql", database=name)
-        .render_as_string(hide_password=False)
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
-
-
 @pytest.mark.postgres
 def test_serve_on_postgres_waits_for_migrations_then_runs_the_workers(
-    empty_postgres_database, tmp_path
+    scratch_postgres_database, tmp_path
 ):
-    env = clean_env(MODELGATE_DATABASE_URL=empty_postgres_database, MODELGATE_SECRET_KEY="cli-test")
+    env = clean_env(
+        MODELGATE_DATABASE_URL=scratch_postgres_database, MODELGATE_SECRET_KEY="cli-test"
+    )
     refused = run("serve", "--port", str(free_port()), env=env, cwd=tmp_path)
     assert refused.returncode != 0
     assert "modelgate db upgrade" in refused.stderr

@@ -121,3 +121,10 @@ def test_the_settings_table_lists_every_setting() -> None:
     documented = set(re.findall(r"^\| `(MODELGATE_[A-Z_]+)`", block("settings"), re.M))
     declared = {setting.env for setting in config.SETTINGS}
     assert documented == declared
+
+
+def test_the_settings_table_says_what_production_needs() -> None:
+    rows = re.findall(r"^\| `(MODELGATE_[A-Z_]+)` \|.*\|(.*)\|$", block("settings"), re.M)
+    documented = {name: cell.strip() for name, cell in rows}
+    noted = {setting.env for setting in config.SETTINGS if setting.production}
+    assert {name for name, cell in documented.items() if cell} == noted

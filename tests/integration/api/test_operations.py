@@ -68,3 +68,28 @@ def test_an_undeclared_route_is_refused_at_runtime(tmp_path):
     response = fresh.test_client().get("/__undeclared_probe")
     assert response.status_code == 403
     assert response.get_json()["error_code"] == "PERMISSION_DENIED"
+
+
+def _set_revision(app, revision):
+    import sqlalchemy as sa
+
+    from registry.extensions import db
+
+    with app.app_context():
+        db.session.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+        db.session.commit()
+
+
+def test_readyz_serves_on_a_schema_a_newer_release_migrated(app, client):
+    # During a rolling upgrade the pre-upgrade job migrates before the old pods are gone.
+    _set_revision(app, "9999_from_a_newer_release")
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.get_json()["checks"] == {"database": "ok", "migrations": "ahead"}
+
+
+def test_readyz_refuses_a_schema_behind_this_code(app, client):
+    _set_revision(app, "0001")
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.get_json()["checks"]["migrations"] == "behind"

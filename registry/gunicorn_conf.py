@@ -1,0 +1,133 @@
+"""gunicorn settings for the API, the container's command and what ``modelgate serve`` runs:
+
+    gunicorn -c python:registry.gunicorn_conf 'registry:create_app()'
+
+gunicorn applies ``GUNICORN_CMD_ARGS`` and command-line flags after this module, so any value
+here can be changed per deployment (``GUNICORN_CMD_ARGS="--timeout 120"``). Process counts
+come from MODELGATE_WEB_WORKERS and MODELGATE_WEB_THREADS, the port from ``PORT`` (8080).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Several worker processes only add up their metrics when PROMETHEUS_MULTIPROC_DIR is set
+# before prometheus_client is first imported, which importing ``registry`` does: so this
+# comes before any other import of ours. The chart sets it to an emptyDir; without it, a
+# private directory is made for this server and removed when it stops.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PRIVATE_METRICS_DIR = None
+if not os.environ.get(MULTIPROC_ENV):
+    _PRIVATE_METRICS_DIR = tempfile.mkdtemp(prefix="modelgate-metrics-")
+    os.environ[MULTIPROC_ENV] = _PRIVATE_METRICS_DIR
+
+from gunicorn import glogging  # noqa: E402
+
+# Aliased: gunicorn reads every module-level name that is one of its settings ("config" is).
+from registry import config as _config  # noqa: E402
+from registry import observability as _observability  # noqa: E402
+from registry.server import default_workers as _default_workers  # noqa: E402
+
+LOG_FORMAT = _config.setting("LOG_FORMAT")
+
+bind = [f"0.0.0.0:{os.environ.get('PORT', '8080')}"]
+workers = _config.setting("WEB_WORKERS") or _default_workers()
+threads = _config.setting("WEB_THREADS")
+worker_class = "gthread"
+# A worker that answers nothing for this long is killed and replaced (a request stuck on a
+# lock or a dead peer); the statement timeout (15 s) ends slow queries well before.
+timeout = 60
+# On SIGTERM the workers finish what they are serving for up to this long; the chart's
+# terminationGracePeriodSeconds covers it plus the preStop pause.
+graceful_timeout = 30
+# Longer than the idle timeout of the usual load balancers (60 s), so they never send a
+# request down a connection gunicorn is closing; gthread keeps idle ones off the threads.
+keepalive = 75
+# Replace each worker after about this many requests, so a slow leak cannot grow without
+# bound; the jitter keeps the workers from all restarting at once. Each replaced worker
+# leaves its counter files in PROMETHEUS_MULTIPROC_DIR until the pod restarts, so this is
+# kept high.
+max_requests = 10_000
+max_requests_jitter = 1_000
+# The workers' heartbeat files: tmpfs, writable under a read-only root filesystem, and
+# never stalled by a slow disk.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None  # noqa: S108
+# gunicorn 25+ opens a control socket in $XDG_RUNTIME_DIR or ~/.gunicorn: not writable
+# under a read-only root filesystem, shared by every server one user runs, and unused here
+# (no gunicornc). Kubernetes stops and scales the pods instead.
+control_socket_disable = True
+loglevel = _config.setting("LOG_LEVEL").lower()
+errorlog = "-"
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
+
+
+class Logger(glogging.Logger):
+    """gunicorn's error and access logs in MODELGATE_LOG_FORMAT. In JSON each access line
+    carries the method, path, status, size, duration and request id as fields."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        if LOG_FORMAT != "json":
+            return
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                if getattr(handler, "_gunicorn", False):
+                    handler.setFormatter(_observability.JsonFormatter())
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        if LOG_FORMAT != "json":
+            super().access(resp, req, environ, request_time)
+            return
+        if not self.access_log_enabled:
+            return
+        atoms = self.atoms(resp, req, environ, request_time)
+        self.access_log.info(
+            "%s %s %s",
+            atoms["m"],
+            atoms["U"],
+            atoms["s"],
+            extra={
+                "request_id": atoms.get("{x-request-id}o", "-"),
+                "method": atoms["m"],
+                "path": atoms["U"],
+                "query": atoms["q"] or None,
+                "status": int(atoms["s"]),
+                "bytes": atoms["B"],
+                "duration_ms": round(atoms["D"] / 1000, 3),
+                "remote_addr": atoms["h"],
+                "user_agent": atoms["a"],
+            },
+        )
+
+
+logger_class = Logger
+
+
+def on_starting(server: Any) -> None:
+    """Before the first worker: start the metrics directory empty (a restarted container
+    keeps its emptyDir, and the last run's counts must not be added to this one's), and
+    record the policy set in force in the audit ledger if it changed."""
+    for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
+        stale.unlink()
+    from registry.domain import policy_files
+    from registry.startup import record_policies
+
+    settings = _config.load()
+    record_policies(settings["DATABASE_URL"], policy_files.load(settings["POLICY_PATH"]))
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker has gone: drop its share of the gauges that sum over live processes."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    if _PRIVATE_METRICS_DIR:
+        shutil.rmtree(_PRIVATE_METRICS_DIR, ignore_errors=True)
