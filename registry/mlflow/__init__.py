@@ -1,0 +1,23 @@
+"""The MLflow-compatible surface: MLflow's model-registry REST API over Modelgate's domain.
+
+Served under ``/api/2.0/mlflow/`` (and ``/ajax-api/2.0/mlflow/``, where MLflow's web UI looks)
+so that ``MlflowClient`` and ``mlflow.pyfunc.load_model("models:/NAME/Production")`` use
+Modelgate as their registry unchanged; plus Databricks' transition-request and comment calls.
+These are plain Flask blueprints, not part of the native OpenAPI document: their contract is
+MLflow's (docs: shared reference mlflow-registry-protocol.md).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from registry.mlflow import governance, models
+
+PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+
+
+def init_app(app: Flask) -> None:
+    for blueprint in (governance.blp, models.blp):
+        for prefix in PREFIXES:
+            name = blueprint.name + ("_ajax" if prefix.startswith("/ajax") else "")
+            app.register_blueprint(blueprint, url_prefix=prefix, name=name)
