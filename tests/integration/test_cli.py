@@ -7,22 +7,15 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
 from tests.conftest import PG_URL, ROOT, require_service
-from tests.helpers import MODELGATE, free_port, wait_until_up
+from tests.helpers import MODELGATE, clean_env, free_port, postgres_database, wait_until_up
 
 
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [MODELGATE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
     )
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
-    env.update(settings)
-    return env
 
 
 def test_db_upgrade_and_check_on_the_embedded_default(tmp_path):
@@ -45,24 +38,8 @@ def test_a_bad_setting_stops_the_command_with_its_name(tmp_path):
 @pytest.fixture
 def empty_postgres_database():
     base = require_service(PG_URL, "PostgreSQL", "MODELGATE_TEST_DATABASE_URL")
-    name = f"mgtest_cli_{os.getpid()}"
-    admin = sa.create_engine(
-        sa.engine.make_url(base).set(drivername="postgresql+psycopg2"),
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    # A plain postgresql:// URL, as an operator would write it.
-    yield (
-        sa.engine.make_url(base)
-        .set(drivername="postgresql", database=name)
-        .render_as_string(hide_password=False)
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with postgres_database(base, f"mgtest_cli_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.mark.postgres
