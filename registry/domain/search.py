@@ -196,10 +196,16 @@ def _compare(column: Any, op: str, value: Any) -> Any:
         return column.in_(value) if op == "IN" else column.not_in(value)
     if isinstance(value, tuple):
         raise InvalidArgument(f"{op} compares with one value, not a list.", field="filter")
-    if op == "LIKE":
-        return column.like(value, escape=LIKE_ESCAPE)
-    if op == "ILIKE":
-        return column.ilike(value, escape=LIKE_ESCAPE)
+    if op in ("LIKE", "ILIKE"):
+        # PostgreSQL fails the whole query on a pattern ending in a lone escape character.
+        trailing = len(str(value)) - len(str(value).rstrip(LIKE_ESCAPE))
+        if not isinstance(value, str) or trailing % 2:
+            raise InvalidArgument(
+                f"{op} takes a text pattern that does not end with a lone {LIKE_ESCAPE!r}.",
+                field="filter",
+            )
+        like = column.like if op == "LIKE" else column.ilike
+        return like(value, escape=LIKE_ESCAPE)
     return {
         "=": column.__eq__,
         "!=": column.__ne__,

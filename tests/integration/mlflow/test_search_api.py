@@ -151,3 +151,21 @@ def test_bad_search_arguments(mlflow_api, endpoint, fields):
 def test_the_clients_default_page_of_versions_is_accepted(catalogue):
     body = catalogue.get("model-versions/search", max_results=10_000)
     assert len(body["model_versions"]) == 4
+
+
+@pytest.mark.parametrize(
+    "filter_",
+    [
+        "name LIKE 'fraud-e%\\'",
+        "name LIKE 'fraud-e%\\\\'",
+        "tags.team ILIKE 'r%\\'",
+        "version_number > 99999999999999999",
+        "name = '" + "x" * 5000 + "'",
+        "run_id IN ('" + "', '".join(str(n) for n in range(500)) + "')",
+    ],
+)
+def test_odd_filters_never_fail_the_server(catalogue, filter_):
+    versions_only = "run_id" in filter_ or "version" in filter_
+    endpoint = "model-versions/search" if versions_only else "registered-models/search"
+    body = catalogue.get(endpoint, None, filter=filter_)
+    assert body.get("error_code", "INVALID_PARAMETER_VALUE") == "INVALID_PARAMETER_VALUE", body
