@@ -73,7 +73,13 @@ class ArtifactStore:
         target = self._locate(session, principal, path, Action.WRITE, file=True)
         if target.is_dir():
             raise InvalidArgument(f"Artifact path {path!r} is a directory.", field="path")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise InvalidArgument(
+                f"Artifact path {path!r} goes through a file as if it were a directory.",
+                field="path",
+            ) from None
         if not _inside(self.root, target.parent):
             raise InvalidArgument(f"Artifact path {path!r} leaves the store.", field="path")
         fd, scratch = tempfile.mkstemp(dir=target.parent, prefix=".upload-")

@@ -60,6 +60,19 @@ def test_paths_stay_inside_the_store(client, mlflow_api, artifact_root, path):
     assert not (artifact_root.parent / "other").exists()
 
 
+def test_a_file_is_not_a_directory(client, mlflow_api, artifact_root):
+    mlflow_api.model("fraud")
+    assert put(client, mlflow_api.token, "fraud/model", b"x").status_code == 200
+    under_a_file = put(client, mlflow_api.token, "fraud/model/weights", b"y")
+    assert (under_a_file.status_code, under_a_file.get_json()["error_code"]) == (
+        400,
+        "INVALID_PARAMETER_VALUE",
+    )
+    over_a_directory = put(client, mlflow_api.token, "fraud", b"y")
+    assert over_a_directory.status_code == 400
+    assert mlflow_api.get(ARTIFACTS, path="fraud/model/weights") == {}
+
+
 def test_a_symbolic_link_out_of_the_store_is_not_followed(
     client, mlflow_api, artifact_root, tmp_path
 ):
