@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -54,7 +55,16 @@ class Server:
     log: Path
 
     def requests_to(self, endpoint: str) -> int:
-        return self.log.read_text().count(f"/api/2.0/mlflow/{endpoint}")
+        """How many requests to ``endpoint`` the access log shows, once it has stopped
+        changing: gunicorn writes a line just after answering, and a retry (the client's,
+        immediate under this test's settings) would land within the same moment."""
+        count = -1
+        while True:
+            seen = self.log.read_text().count(f"/api/2.0/mlflow/{endpoint}")
+            if seen == count:
+                return count
+            count = seen
+            time.sleep(0.5)
 
 
 @dataclass
