@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, request
 
-from registry import api, auth, config, database, errors, metrics, observability
+from registry import api, auth, config, database, errors, metrics, mlflow, observability
 from registry.domain import events, policy_files
 from registry.extensions import db, migrate
 
@@ -50,6 +50,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.teardown_request(_clear_read_only)
     auth.init_app(app)
     app.extensions["modelgate.api"] = api.init_app(app)
+    mlflow.init_app(app)
     errors.register(app)
     return app
 

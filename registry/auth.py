@@ -11,6 +11,8 @@ bearer token into a Principal; nothing else here knows what tokens look like.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import functools
 import hmac
@@ -49,14 +51,17 @@ def _document(wrapper: Any, permission: str) -> None:
     wrapper._apidoc = doc
 
 
-def requires(action: Action) -> Callable[[F], F]:
+def requires(action: Action, *, basic_auth: bool = False) -> Callable[[F], F]:
     """Declare (and enforce) that a view needs ``action``. Put it outermost, above the
-    smorest decorators, so a caller without a valid token is refused before parsing."""
+    smorest decorators, so a caller without a valid token is refused before parsing.
+
+    ``basic_auth`` also accepts HTTP Basic credentials whose password is the token, as MLflow
+    clients send them from MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD."""
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            authorize(action)
+            authorize(action, basic_auth=basic_auth)
             return view(*args, **kwargs)
 
         setattr(wrapper, ATTRIBUTE, action.value)
@@ -124,8 +129,8 @@ def current_principal() -> Principal:
     return principal
 
 
-def authorize(action: Action) -> Principal:
-    principal = authenticate()
+def authorize(action: Action, *, basic_auth: bool = False) -> Principal:
+    principal = authenticate(basic_auth=basic_auth)
     g.principal = principal
     # With no model in the path, ask whether the caller may do this at all, so a viewer's
     # POST /models fails before its body is parsed; per-model checks happen in the domain.
@@ -134,9 +139,10 @@ def authorize(action: Action) -> Principal:
     return principal
 
 
-def authenticate() -> Principal:
-    """The caller behind the request's bearer token; Unauthenticated when there is none or it
-    does not verify. Deny by default: no route but the public ones serves without a token."""
+def authenticate(*, basic_auth: bool = False) -> Principal:
+    """The caller behind the request's bearer token (or, with ``basic_auth``, the token given
+    as a Basic password); Unauthenticated when there is none or it does not verify. Deny by
+    default: no route but the public ones serves without a token."""
     header = request.headers.get("Authorization", "")
     if not header:
         raise Unauthenticated(
@@ -144,17 +150,33 @@ def authenticate() -> Principal:
             "OIDC access token)."
         )
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Authorization must be 'Bearer <token>'.")
-    protector = current_app.extensions["modelgate.protector"]
-    try:
-        principal: Principal = protector.acquire_token()
-    except OAuth2Error as exc:  # Authlib's own refusals (malformed header and the like)
-        raise Unauthenticated(exc.description or "The bearer token is not valid.") from None
     authenticator = current_app.extensions["modelgate.authenticator"]
+    if basic_auth and scheme.lower() == "basic":
+        principal: Principal = authenticator.authenticate(db.session, _basic_password(token))
+    elif scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("Authorization must be 'Bearer <token>'.")
+    else:
+        protector = current_app.extensions["modelgate.protector"]
+        try:
+            principal = protector.acquire_token()
+        except OAuth2Error as exc:  # Authlib's own refusals (malformed header and the like)
+            raise Unauthenticated(exc.description or "The bearer token is not valid.") from None
     if principal.token_id is not None and authenticator.due_for_use_record(principal.token_id):
         g.modelgate_token_used = principal.token_id
     return principal
+
+
+def _basic_password(credentials: str) -> str:
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Unauthenticated("Basic credentials must be base64 of 'user:token'.") from None
+    _, colon, password = decoded.partition(":")
+    if not colon or not password:
+        raise Unauthenticated(
+            "Basic credentials need a Modelgate API token or OIDC access token as the password."
+        )
+    return password
 
 
 def _record_token_use(_exc: BaseException | None) -> None:

@@ -179,6 +179,20 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL statement timeout per query, in milliseconds (0 disables).",
     ),
     Setting("MAX_CONTENT_LENGTH", _int, 1_048_576, "Largest request body accepted, in bytes."),
+    Setting(
+        "ARTIFACT_ROOT",
+        _str,
+        None,
+        "Directory the mlflow-artifacts endpoints keep model files in, one sub-directory per "
+        "registered model. Unset: `mlartifacts` in the working directory.",
+        production="a volume shared by every replica",
+    ),
+    Setting(
+        "ARTIFACT_MAX_UPLOAD_BYTES",
+        _int,
+        2 * 1024**3,
+        "Largest file accepted by an mlflow-artifacts upload, in bytes.",
+    ),
     Setting("LOG_LEVEL", _str, "INFO", "Python log level of the service."),
     Setting(
         "LOG_FORMAT",
@@ -282,6 +296,8 @@ def load(
     except sa.exc.ArgumentError as exc:
         raise ConfigError(f"{PREFIX}DATABASE_URL is not a database URL: {exc}") from None
     values["EMBEDDED"] = embedded
+    # Relative to the working directory, like the embedded database.
+    values["ARTIFACT_ROOT"] = str(workdir / (values["ARTIFACT_ROOT"] or "mlartifacts"))
 
     _check_oidc(values)
     if not values["SECRET_KEY"]:

@@ -32,7 +32,7 @@ from registry.domain import identity, policy_files
 from registry.domain.policy import PolicySet
 from registry.domain.principal import system
 from registry.extensions import db
-from tests.helpers import RegistryClient
+from tests.helpers import RegistryClient, postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("MODELGATE_TEST_DATABASE_URL")
@@ -90,27 +90,11 @@ def postgres_url() -> Iterator[str]:
 
 @pytest.fixture
 def scratch_postgres_database() -> Iterator[str]:
-    """An empty PostgreSQL database of its own (as a plain postgresql:// URL, the way an
-    operator writes one), for tests whose server processes would otherwise leave committed
-    rows in the worker's shared test database."""
+    """An empty PostgreSQL database of its own, for tests whose server processes would
+    otherwise leave committed rows in the worker's shared test database."""
     base = require_service(PG_URL, "PostgreSQL", "MODELGATE_TEST_DATABASE_URL")
-    name = f"mgtest_{_checkout_tag()}_scratch_{os.getpid()}"
-    admin = sa.create_engine(
-        sa.engine.make_url(base).set(drivername="postgresql+psycopg2"),
-        isolation_level="AUTOCOMMIT",
-        poolclass=sa.pool.NullPool,
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield (
-        sa.engine.make_url(base)
-        .set(drivername="postgresql", database=name)
-        .render_as_string(hide_password=False)
-    )
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.dispose()
+    with postgres_database(base, f"mgtest_{_checkout_tag()}_scratch_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture

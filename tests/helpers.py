@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 MODELGATE = str(Path(sys.executable).parent / "modelgate")
 
@@ -32,6 +37,61 @@ def wait_until_up(base: str, process: subprocess.Popen, timeout: float = 30) -> 
         except OSError:
             time.sleep(0.2)
     raise AssertionError("server did not become ready")
+
+
+@contextlib.contextmanager
+def served(port: int, env: dict[str, str], cwd: Path, log: Path, *args: str) -> Iterator[str]:
+    """`modelgate serve` on ``port`` (extra ``args`` such as --workers), its output in ``log``;
+    yields its base URL once it is ready, and stops it afterwards."""
+    with (
+        log.open("w") as out,
+        subprocess.Popen(
+            [MODELGATE, "serve", "--port", str(port), *args],
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ) as process,
+    ):
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_up(base, process)
+            yield base
+        finally:
+            process.terminate()
+            process.communicate(timeout=30)
+
+
+@contextlib.contextmanager
+def postgres_database(server_url: str, name: str) -> Iterator[str]:
+    """An empty database ``name`` on the server, as a plain postgresql:// URL (as an operator
+    would write it); dropped afterwards."""
+    admin = sa.create_engine(
+        sa.engine.make_url(server_url).set(drivername="postgresql+psycopg2"),
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+    )
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield (
+            sa.engine.make_url(server_url)
+            .set(drivername="postgresql", database=name)
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This process's environment without any MODELGATE_ or MLFLOW_ setting, plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MODELGATE_", "MLFLOW_"))}
+    env.update(settings)
+    return env
 
 
 class RegistryClient:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +143,33 @@ def fetch_versions(session: Session, stmt: sa.Select[Any]) -> list[VersionInfo]:
 def version_info(session: Session, version_row_id: int) -> VersionInfo:
     stmt = select_versions(session).where(MV.id == version_row_id)
     return version_from_row(session.execute(stmt).one())
+
+
+def latest_versions(
+    session: Session, model_names: Sequence[str], stages: Sequence[str] | None = None
+) -> dict[str, list[VersionInfo]]:
+    """For each model named, the highest version in each stage that has one (only in
+    ``stages`` when given), lowest version first; in one query for a whole page of models."""
+    if not model_names:
+        return {}
+    per_stage = (
+        sa.select(MV.model_id, sa.func.max(MV.version).label("version"))
+        .join(RegisteredModel, RegisteredModel.id == MV.model_id)
+        .where(RegisteredModel.name.in_(list(model_names)))
+        .group_by(MV.model_id, MV.stage)
+    )
+    if stages is not None:
+        per_stage = per_stage.where(MV.stage.in_(list(stages)))
+    latest = per_stage.subquery()
+    stmt = (
+        select_versions(session)
+        .join(latest, (latest.c.model_id == MV.model_id) & (latest.c.version == MV.version))
+        .order_by(RegisteredModel.name, MV.version)
+    )
+    found: dict[str, list[VersionInfo]] = {name: [] for name in model_names}
+    for info in fetch_versions(session, stmt):
+        found[info.name].append(info)
+    return found
 
 
 def select_models(session: Session) -> sa.Select[Any]:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain import globs, permissions, policy, readmodels, tagging, validation
+from registry.domain import globs, permissions, policy, readmodels, search, tagging, validation
 from registry.domain.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -23,7 +23,7 @@ from registry.domain.errors import (
     PolicyViolation,
 )
 from registry.domain.events import EventType, record
-from registry.domain.pagination import Page, check_max_results, paginate
+from registry.domain.pagination import Page
 from registry.domain.permissions import Action
 from registry.domain.policy import AliasRule, PolicySet
 from registry.domain.principal import Principal
@@ -159,37 +159,19 @@ def list_models(
     after: dict[str, Any] | None = None,
 ) -> Page[ModelInfo]:
     """Models the principal may read, by name, filtered by a name glob and exact tag values."""
-    limit = check_max_results(max_results)
-    stmt = readmodels.select_models(session)
-    visible = permissions.readable_patterns(principal)
-    if visible is not None:
-        if not visible:
-            return Page([], None)
-        stmt = stmt.where(sa.or_(*(name_like(p) for p in visible)))
+    where = []
     if name_glob is not None:
-        stmt = stmt.where(name_like(globs.validate(name_glob, "filter")))
-    for key, value in tags:
-        stmt = stmt.where(
-            sa.exists().where(
-                RegisteredModelTag.model_id == RegisteredModel.id,
-                RegisteredModelTag.key == key,
-                RegisteredModelTag.value == value,
-            )
-        )
-    if after is not None:
-        if not isinstance(after.get("name"), str):
-            raise InvalidArgument("page_token is malformed.", field="page_token")
-        stmt = stmt.where(RegisteredModel.name > after["name"])
-    stmt = stmt.order_by(RegisteredModel.name).limit(limit + 1)
-    rows = [readmodels.model_from_row(r) for r in session.execute(stmt)]
-    return paginate(rows, limit, lambda m: {"name": m.name})
-
-
-def name_like(pattern: str) -> Any:
-    """A WHERE clause matching model names against a glob (an equality when it has none)."""
-    if "*" not in pattern and "?" not in pattern:
-        return RegisteredModel.name == pattern
-    return RegisteredModel.name.like(globs.to_like(pattern), escape="\\")
+        pattern = globs.validate(name_glob, "filter")
+        like = globs.to_like(pattern, search.LIKE_ESCAPE)
+        where.append(search.Comparison("name", "LIKE", like))
+    tag_values = [search.TagComparison(key, "=", value) for key, value in tags]
+    return search.search_models(
+        session,
+        principal,
+        search.Query(where=where, tags=tag_values),
+        max_results=max_results,
+        after=after,
+    )
 
 
 def update_model(
@@ -294,8 +276,11 @@ def delete_model_tag(
     name: str,
     key: str,
     *,
+    missing_ok: bool = False,
     precondition: Precondition = None,
 ) -> ModelInfo:
+    """Remove a tag. A tag that is not there is NotFound, or (``missing_ok``, as MLflow
+    clients expect) a change of nothing."""
     key = validation.tag_key(key)
     permissions.require(principal, Action.WRITE, name)
     model = lock_model(session, name)
@@ -306,7 +291,10 @@ def delete_model_tag(
         {"model_id": model.id},
         key,
         f"Registered model {name!r} has no tag {key!r}.",
+        missing_ok=missing_ok,
     )
+    if previous is None:
+        return readmodels.model_info(session, model.id)
     touch(model)
     session.flush()
     record(
@@ -407,14 +395,19 @@ def delete_alias(
     alias: str,
     *,
     policies: PolicySet | None = None,
+    missing_ok: bool = False,
     precondition: Precondition = None,
 ) -> ModelInfo:
+    """Remove an alias. An alias that is not there is NotFound, or (``missing_ok``, as MLflow
+    clients expect) a change of nothing."""
     alias = validation.alias(alias)
     permissions.require(principal, Action.WRITE, name)
     _guard_alias(principal, policies, name, alias)
     model = lock_model(session, name)
     _check(session, model, precondition)
     row = session.get(ModelAlias, (model.id, alias))
+    if row is None and missing_ok:
+        return readmodels.model_info(session, model.id)
     if row is None:
         raise NotFound(f"Registered model {name!r} has no alias {alias!r}.")
     now = utcnow()

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from registry.domain import permissions, readmodels
+from registry.domain import permissions, readmodels, validation
 from registry.domain.errors import NotFound
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.domain.readmodels import VersionInfo
+from registry.domain.registered_models import find_model, lookup_name
 from registry.domain.uris import ModelRef, parse_model_uri
 from registry.orm import ModelAlias, ModelVersion, RegisteredModel
 
@@ -21,30 +22,50 @@ def resolve(session: Session, principal: Principal, uri: str) -> tuple[ModelRef,
     """The version ``uri`` names now. The highest version number wins when several versions
     share a stage, as MLflow clients expect. Raises InvalidArgument or NotFound."""
     ref = parse_model_uri(uri)
+    return ref, resolve_model(session, principal, ref)
+
+
+def resolve_model(session: Session, principal: Principal, ref: ModelRef) -> VersionInfo:
+    """The version ``ref`` names now, for a caller who must be able to read the model.
+
+    Raises NotFound: for a model that exists but has no such version, alias or stage, the
+    error's ``details["missing"]`` says which kind of reference found nothing.
+    """
     permissions.require(principal, Action.READ, ref.name)
-    return ref, resolve_ref(session, ref)
+    return resolve_ref(session, ref)
+
+
+def version_by_alias(session: Session, principal: Principal, name: str, alias: str) -> VersionInfo:
+    """The version ``alias`` points at; ``latest`` (any case) names the highest version."""
+    name = lookup_name(name)
+    if isinstance(alias, str) and alias.lower() == "latest":
+        return resolve_model(session, principal, ModelRef(name, latest=True))
+    return resolve_model(session, principal, ModelRef(name, alias=validation.alias(alias)))
 
 
 def resolve_ref(session: Session, ref: ModelRef) -> VersionInfo:
     stmt = readmodels.select_versions(session).where(RegisteredModel.name == ref.name)
     if ref.version is not None:
         stmt = stmt.where(ModelVersion.version == ref.version)
-        missing = f"version {ref.version}"
+        kind, missing = "version", f"version {ref.version}"
     elif ref.alias is not None:
         stmt = stmt.join(
             ModelAlias,
             (ModelAlias.model_id == ModelVersion.model_id)
             & (ModelAlias.version == ModelVersion.version),
         ).where(ModelAlias.alias == ref.alias)
-        missing = f"alias {ref.alias!r}"
+        kind, missing = "alias", f"alias {ref.alias!r}"
     elif ref.stage is not None:
         stmt = stmt.where(ModelVersion.stage == ref.stage.value)
-        missing = f"a version in {ref.stage.value}"
+        kind, missing = "stage", f"version in {ref.stage.value}"
         stmt = stmt.order_by(ModelVersion.version.desc()).limit(1)
     else:
-        missing = "any version"
+        kind, missing = "latest", "version"
         stmt = stmt.order_by(ModelVersion.version.desc()).limit(1)
     row = session.execute(stmt).first()
-    if row is None:
-        raise NotFound(f"Registered model {ref.name!r} has no {missing}, or does not exist.")
-    return readmodels.version_from_row(row)
+    if row is not None:
+        return readmodels.version_from_row(row)
+    # Only a miss pays for the second query that tells a missing model from a missing version.
+    if find_model(session, ref.name) is None:
+        raise NotFound(f"Registered model {ref.name!r} not found.")
+    raise NotFound(f"Registered model {ref.name!r} has no {missing}.", missing=kind)

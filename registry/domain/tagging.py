@@ -32,10 +32,21 @@ def upsert(
     return None
 
 
-def remove(session: Session, table: Any, owner: dict[str, int], key: str, missing: str) -> str:
-    """Delete the tag and return its value; NotFound with ``missing`` if there is none."""
+def remove(
+    session: Session,
+    table: Any,
+    owner: dict[str, int],
+    key: str,
+    missing: str,
+    *,
+    missing_ok: bool = False,
+) -> str | None:
+    """Delete the tag and return its value. If there is none: None with ``missing_ok``,
+    otherwise NotFound with the message ``missing``."""
     tag = session.get(table, (*owner.values(), key))
     if tag is None:
+        if missing_ok:
+            return None
         raise NotFound(missing)
     session.delete(tag)
     return tag.value

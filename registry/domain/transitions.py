@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain import permissions, policy, readmodels, validation
+from registry.domain import permissions, policy, readmodels, search, validation
 from registry.domain.errors import (
     Conflict,
     InvalidArgument,
@@ -40,7 +40,7 @@ from registry.domain.registered_models import (
     find_model,
     lock_model,
     lock_model_id,
-    name_like,
+    lookup_name,
     release_stage_bound_aliases,
     touch,
 )
@@ -549,6 +549,45 @@ def _record_break_glass(
 # --------------------------------------------------------------------------- decisions
 
 
+def find_pending(
+    session: Session,
+    principal: Principal,
+    name: str,
+    version: int,
+    to_stage: Stage | str,
+    *,
+    requested_by: str | None = None,
+) -> int:
+    """The id of the pending request to move ``name`` ``version`` into ``to_stage``, filed by
+    ``requested_by`` (an id such as ``service:ci``, or its bare subject) when given.
+
+    Databricks' approve, reject and cancel calls name a request this way rather than by id;
+    there is at most one pending request per version and target stage. Raises NotFound.
+    """
+    to_stage = Stage.parse(to_stage)
+    version = validation.version_number(version)
+    name = lookup_name(name)
+    permissions.require(principal, Action.READ, name)
+    found = session.execute(
+        sa.select(TransitionRequest.id, TransitionRequest.requested_by)
+        .join(ModelVersion, ModelVersion.id == TransitionRequest.version_id)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+        .where(
+            RegisteredModel.name == name,
+            ModelVersion.version == version,
+            TransitionRequest.to_stage == to_stage.value,
+            TransitionRequest.state == "pending",
+        )
+    ).one_or_none()
+    subject = found.requested_by.partition(":")[2] if found is not None else None
+    if found is not None and requested_by in (None, found.requested_by, subject):
+        return found.id
+    by = f" by {requested_by}" if requested_by is not None else ""
+    raise NotFound(
+        f"No pending request{by} to move {name!r} version {version} to {to_stage.value}."
+    )
+
+
 def _locked_request(
     session: Session, principal: Principal, request_id: int
 ) -> tuple[TransitionRequest, RegisteredModel, ModelVersion]:
@@ -617,12 +656,15 @@ def approve(
     *,
     comment: str | None = None,
     break_glass: str | None = None,
+    archive_existing_versions: bool | None = None,
     now: dt.datetime | None = None,
 ) -> TransitionInfo:
     """Record ``principal``'s approval; apply the transition when the quorum is reached.
 
     The policy in force now decides who may approve and how many approvals are needed; the
     gates are checked again before applying, and if they fail nothing is recorded.
+    ``archive_existing_versions``, when given, replaces the request's own flag (Databricks'
+    approve call carries one: the approver decides whether the incumbents are archived).
     Raises NotFound, Conflict (no longer pending, or already approved by this person),
     PermissionDenied (not an eligible approver, or self-approval forbidden) or
     PolicyViolation.
@@ -638,6 +680,10 @@ def approve(
         )
     if any(a.by == principal.id for a in req.approvals):
         raise Conflict(f"{principal.id} has already approved request {req.id}.")
+    if archive_existing_versions is not None:
+        req.archive_existing_versions = _archive_flag(
+            Stage(req.to_stage), archive_existing_versions, governing
+        )
     justification = _justification(principal, model.name, break_glass)
     if justification is not None:
         _break_glass(req, justification, governing, now)
@@ -964,15 +1010,18 @@ def list_requests(
     *,
     state: str | None = None,
     model: str | None = None,
+    version: int | None = None,
     max_results: int | None = None,
     after: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> Page[TransitionInfo]:
-    """Requests the caller may see, newest first, by state and model."""
+    """Requests the caller may see, newest first, by state, model and version."""
     now = now or utcnow()
     limit = check_max_results(max_results)
     if state is not None and state not in STATES:
         raise InvalidArgument(f"state must be one of {', '.join(STATES)}.", field="state")
+    if version is not None:
+        version = validation.version_number(version)
     if after is not None and not isinstance(after.get("id"), int):
         raise InvalidArgument("page_token is malformed.", field="page_token")
     if model is not None and not permissions.can(principal, Action.READ, model):
@@ -997,9 +1046,9 @@ def list_requests(
             stmt = stmt.where(TransitionRequest.state == state)
         if model is not None:
             stmt = stmt.where(RegisteredModel.name == model)
-        visible = permissions.readable_patterns(principal)
-        if visible is not None:
-            stmt = stmt.where(sa.or_(sa.false(), *(name_like(p) for p in visible)))
+        if version is not None:
+            stmt = stmt.where(ModelVersion.version == version)
+        stmt = stmt.where(search.readable(principal))
         if after is not None:
             stmt = stmt.where(TransitionRequest.id < after["id"])
         return stmt

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -104,11 +104,7 @@ def get_version(session: Session, principal: Principal, name: str, version: int)
 
 
 def _raise_missing(session: Session, name: str, version: int) -> None:
-    exists = session.execute(
-        sa.select(RegisteredModel.id).where(RegisteredModel.name == name)
-    ).scalar_one_or_none()
-    if exists is None:
-        raise NotFound(f"Registered model {name!r} not found.")
+    _model_id(session, name)
     raise NotFound(f"Model version {name!r} version {version} not found.")
 
 
@@ -125,11 +121,7 @@ def list_versions(
     limit = check_max_results(max_results)
     name = lookup_name(name)
     permissions.require(principal, Action.READ, name)
-    model_id = session.execute(
-        sa.select(RegisteredModel.id).where(RegisteredModel.name == name)
-    ).scalar_one_or_none()
-    if model_id is None:
-        raise NotFound(f"Registered model {name!r} not found.")
+    model_id = _model_id(session, name)
     stmt = readmodels.select_versions(session).where(ModelVersion.model_id == model_id)
     if stage is not None:
         stmt = stmt.where(ModelVersion.stage == stage.value)
@@ -140,6 +132,27 @@ def list_versions(
     stmt = stmt.order_by(ModelVersion.version.desc()).limit(limit + 1)
     rows = readmodels.fetch_versions(session, stmt)
     return paginate(rows, limit, lambda v: {"version": v.version})
+
+
+def latest_versions(
+    session: Session, principal: Principal, name: str, stages: Sequence[Stage] | None = None
+) -> list[VersionInfo]:
+    """The highest version in each of ``stages`` that has one, or in every stage that has
+    one (None and Archived included) when ``stages`` is None."""
+    name = lookup_name(name)
+    permissions.require(principal, Action.READ, name)
+    _model_id(session, name)
+    wanted = None if stages is None else [s.value for s in stages]
+    return readmodels.latest_versions(session, [name], wanted)[name]
+
+
+def _model_id(session: Session, name: str) -> int:
+    model_id = session.execute(
+        sa.select(RegisteredModel.id).where(RegisteredModel.name == name)
+    ).scalar_one_or_none()
+    if model_id is None:
+        raise NotFound(f"Registered model {name!r} not found.")
+    return model_id
 
 
 def update_version(
@@ -217,8 +230,11 @@ def delete_version_tag(
     version: int,
     key: str,
     *,
+    missing_ok: bool = False,
     precondition: Precondition = None,
 ) -> VersionInfo:
+    """Remove a tag. A tag that is not there is NotFound, or (``missing_ok``, as MLflow
+    clients expect) a change of nothing."""
     version = validation.version_number(version)
     key = validation.tag_key(key)
     permissions.require(principal, Action.WRITE, name)
@@ -232,7 +248,10 @@ def delete_version_tag(
         {"version_id": row.id},
         key,
         f"Model version {name!r} version {version} has no tag {key!r}.",
+        missing_ok=missing_ok,
     )
+    if previous is None:
+        return readmodels.version_info(session, row.id)
     row.updated_at = utcnow()
     touch(model)
     session.flush()

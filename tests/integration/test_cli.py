@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
-from tests.helpers import MODELGATE, free_port, wait_until_up
+from tests.helpers import MODELGATE, clean_env, free_port, wait_until_up
 
 
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [MODELGATE, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
     )
-
-
-def clean_env(**settings: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
-    env.update(settings)
-    return env
 
 
 def test_db_upgrade_and_check_on_the_embedded_default(tmp_path):

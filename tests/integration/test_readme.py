@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from registry import config
-from tests.helpers import MODELGATE, free_port, wait_until_up
+from tests import helpers
+from tests.helpers import MODELGATE, clean_env, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text()
@@ -42,29 +43,13 @@ def served(tmp_path: Path) -> Iterator[tuple[int, str, Path]]:
     """`modelgate serve` on the embedded default, in an empty working directory, and the
     admin token it prints on first start."""
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
     log = tmp_path / "server.log"
-    with (
-        log.open("w") as out,
-        subprocess.Popen(
-            [MODELGATE, "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            text=True,
-        ) as process,
-    ):
-        try:
-            wait_until_up(f"http://127.0.0.1:{port}", process)
-            deadline = time.monotonic() + 10
-            while not (found := TOKEN.search(log.read_text())) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert found, log.read_text()
-            yield port, found.group(1), tmp_path
-        finally:
-            process.terminate()
-            process.communicate(timeout=30)
+    with helpers.served(port, clean_env(), tmp_path, log):
+        deadline = time.monotonic() + 10
+        while not (found := TOKEN.search(log.read_text())) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert found, log.read_text()
+        yield port, found.group(1), tmp_path
 
 
 def run_walkthrough(lines: list[str], port: int, token: str, cwd: Path) -> list[dict]:
@@ -79,8 +64,7 @@ def run_walkthrough(lines: list[str], port: int, token: str, cwd: Path) -> list[
             outputs.append(out)
             line += f" --fail-with-body -o {out}"
         script.append(line)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MODELGATE_")}
-    env["MODELGATE_TOKEN"] = token
+    env = clean_env(MODELGATE_TOKEN=token)
     result = subprocess.run(
         ["bash", "-c", "\n".join(script)],
         cwd=cwd,
@@ -93,6 +77,27 @@ def run_walkthrough(lines: list[str], port: int, token: str, cwd: Path) -> list[
         result.stdout + result.stderr + "".join(o.read_text() for o in outputs if o.exists())
     )
     return [json.loads(o.read_text()) for o in outputs]
+
+
+def run_mlflow_walkthrough(text: str, port: int, token: str, cwd: Path) -> str:
+    """The exports, then the Python, in one shell session with the real mlflow client."""
+    exports = [line.replace("127.0.0.1:5000", f"127.0.0.1:{port}") for line in commands(text)]
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    env = clean_env(MODELGATE_TOKEN=token, CODE=code)
+    result = subprocess.run(
+        [
+            "bash",
+            "-c",
+            "\n".join(["set -euo pipefail", *exports, f'"{sys.executable}" -c "$CODE"']),
+        ],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout.strip()
 
 
 def test_the_walkthroughs_work_as_written(served) -> None:
@@ -115,6 +120,9 @@ def test_the_walkthroughs_work_as_written(served) -> None:
     assert second_approval["state"] == "applied"
     assert resolved["stage"] == "Production"
     assert resolved["version"] == 1
+
+    printed = run_mlflow_walkthrough(block("walkthrough-mlflow"), port, token, cwd)
+    assert printed == "[('1', 'Production', 's3://models/fraud/1')]"
 
 
 def test_the_settings_table_lists_every_setting() -> None:
