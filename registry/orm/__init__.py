@@ -6,12 +6,14 @@ from registry.orm.identity import ApiToken, RoleBinding
 from registry.orm.model_version import ModelVersion, ModelVersionTag
 from registry.orm.registered_model import ModelAlias, RegisteredModel, RegisteredModelTag
 from registry.orm.transition import Approval, Comment, TransitionRequest
+from registry.orm.webhook import DeliveryAttempt, Webhook, WebhookDelivery
 
 __all__ = [
     "ApiToken",
     "Approval",
     "AuditChainHead",
     "Comment",
+    "DeliveryAttempt",
     "AuditEvent",
     "Base",
     "ModelAlias",
@@ -21,4 +23,6 @@ __all__ = [
     "RegisteredModelTag",
     "RoleBinding",
     "TransitionRequest",
+    "Webhook",
+    "WebhookDelivery",
 ]
