@@ -64,7 +64,15 @@ def hash_of(row: Any) -> str:
 
 
 def append_pending(session: Session) -> None:
-    """before_commit hook: move the session's staged events onto the chain."""
+    """before_commit hook: move the session's staged events onto the chain.
+
+    SQLAlchemy fires before_commit for a savepoint's release too. Appending then would put
+    the events staged so far, the outer transaction's included, inside that savepoint's
+    parent, where rolling back an enclosing savepoint would take them away while the changes
+    they record stay: so only the real commit appends.
+    """
+    if session.in_nested_transaction():
+        return
     pending = events.take_pending(session)
     if pending:
         append(session, pending)
