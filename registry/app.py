@@ -17,6 +17,7 @@ from registry import (
     mlflow,
     observability,
     outbox,
+    ratelimit,
 )
 from registry.domain import events, policy_files
 from registry.extensions import db, migrate
@@ -58,6 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)  # before auth, so refused requests are counted and timed too
     app.before_request(_mark_read_only)
     app.teardown_request(_clear_read_only)
+    ratelimit.init_app(app)  # before auth: a flood is refused before tokens are looked up
     auth.init_app(app)
     app.extensions["modelgate.api"] = api.init_app(app)
     mlflow.init_app(app)

@@ -55,6 +55,14 @@ def _floats(raw: str) -> tuple[float, ...]:
     return values
 
 
+def _rate_limit(raw: str) -> str:
+    from limits import parse_many
+
+    if raw.strip():
+        parse_many(raw)  # raises ValueError naming what it could not read
+    return raw.strip()
+
+
 def _list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
@@ -243,6 +251,15 @@ SETTINGS: tuple[Setting, ...] = (
         "PostgreSQL statement timeout per query, in milliseconds (0 disables).",
     ),
     Setting("MAX_CONTENT_LENGTH", _int, 1_048_576, "Largest request body accepted, in bytes."),
+    Setting(
+        "RATE_LIMIT",
+        _rate_limit,
+        "6000 per minute",
+        "Requests each token (or, without one, each client address) may make, e.g. "
+        "'6000 per minute' or '200/second;6000/hour'; empty disables. Counted in Redis when "
+        "MODELGATE_REDIS_URL is set, else per process.",
+        production="a limit sized to your heaviest pipeline's resolves",
+    ),
     Setting(
         "ARTIFACT_ROOT",
         _str,

@@ -127,6 +127,7 @@ def make_app(url: str, **overrides: Any) -> Any:
         "TESTING": True,
         "POLICY_PATH": OPEN_POLICIES,
         "AUTH_CACHE_SECONDS": 0,  # tests roll back tokens and bindings; nothing may linger
+        "RATE_LIMIT": "",  # the limiter's own tests turn it on
     }
     settings.update(overrides)
     return create_app(settings)
