@@ -1,0 +1,71 @@
+"""No secret ever reaches a log: tokens, webhook secrets and the secret key are scanned for
+in everything a server wrote while they were created, used, refused and rotated."""
+
+from __future__ import annotations
+
+import base64
+
+import requests
+
+from tests.conftest import OPEN_POLICIES
+from tests.helpers import Receiver, clean_env, free_port, served
+
+BOOTSTRAP = "bootstrap-secret-token-0123456789"  # noqa: S105 - a throwaway server's
+SECRET_KEY = "the-service-secret-key-0123456789"  # noqa: S105 - a throwaway server's
+
+
+def test_secrets_never_reach_the_logs(tmp_path):
+    log = tmp_path / "serve.log"
+    env = clean_env(
+        MODELGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'registry.db'}",
+        MODELGATE_BOOTSTRAP_TOKEN=BOOTSTRAP,
+        MODELGATE_SECRET_KEY=SECRET_KEY,
+        MODELGATE_POLICY_PATH=OPEN_POLICIES,
+        MODELGATE_LOG_LEVEL="DEBUG",
+        MODELGATE_LOG_FORMAT="json",
+        MODELGATE_WEBHOOK_ALLOW_LOOPBACK="true",
+    )
+    secrets = [BOOTSTRAP, SECRET_KEY]
+    with Receiver() as receiver, served(free_port(), env, tmp_path, log) as base:
+        admin = requests.Session()
+        admin.headers["Authorization"] = f"Bearer {BOOTSTRAP}"
+        token = admin.post(
+            f"{base}/api/v1/tokens", json={"name": "ci", "roles": ["contributor"]}
+        ).json()["token"]
+        secrets.append(token)
+        hook = admin.post(
+            f"{base}/api/v1/webhooks", json={"url": receiver.url, "events": ["*"]}
+        ).json()
+        rotated = admin.post(f"{base}/api/v1/webhooks/{hook['id']}/rotate-secret", json={}).json()
+        for secret in (hook["secret"], rotated["secret"]):
+            secrets += [secret, secret.removeprefix("whsec_")]
+        # Used, as bearer and as Basic (the MLflow client's way), refused, and revoked.
+        user = requests.Session()
+        user.headers["Authorization"] = f"Bearer {token}"
+        assert user.post(f"{base}/api/v1/models", json={"name": "fraud"}).status_code == 201
+        basic = base64.b64encode(f"me:{token}".encode()).decode()
+        assert (
+            requests.get(
+                f"{base}/api/2.0/mlflow/registered-models/get",
+                params={"name": "fraud"},
+                headers={"Authorization": f"Basic {basic}"},
+                timeout=10,
+            ).status_code
+            == 200
+        )
+        wrong = token[:-4] + "xxxx"
+        secrets.append(wrong)
+        for header in (f"Bearer {wrong}", f"Bearer {wrong} extra"):
+            refused = requests.get(
+                f"{base}/api/v1/models", headers={"Authorization": header}, timeout=10
+            )
+            assert refused.status_code == 401
+        token_id = admin.get(f"{base}/api/v1/tokens", params={"name": "ci"}).json()["tokens"][0]
+        admin.delete(f"{base}/api/v1/tokens/{token_id['id']}")
+        assert user.get(f"{base}/api/v1/models").status_code == 401
+        receiver.wait_for(1, timeout=30)  # model.created was signed and sent meanwhile
+
+    written = log.read_text()
+    assert "POST /api/v1/tokens" in written  # the log did record the calls
+    leaked = [s[:8] + "..." for s in secrets if s in written]
+    assert leaked == []
