@@ -23,6 +23,9 @@ def model(registry):
         ("/api/v1/models", [], 422),
         ("/api/v1/models", "just a string", 422),
         ("/api/v1/models", {"name": "x" * 100_000}, 400),
+        ("/api/v1/models", {"name": "x" * 257}, 400),  # 256 at most
+        ("/api/v1/models", {"name": "ok", "tags": {"k" * 251: "v"}}, 400),  # keys: 250
+        ("/api/v1/models", {"name": "ok", "tags": {f"k{i}": "v" for i in range(101)}}, 400),
         ("/api/v1/models", {"name": "bad\x00name"}, 400),
         ("/api/v1/models", {"name": "a/b"}, 400),
         ("/api/v1/models", {"name": "ok", "description": "x" * 70_000}, 400),
