@@ -13,6 +13,7 @@ from typing import Any
 from flask import Response, make_response, request
 from sqlalchemy.exc import IntegrityError
 
+from registry import outbox
 from registry.domain import idempotency
 from registry.domain.errors import Conflict
 from registry.domain.principal import Principal
@@ -57,15 +58,15 @@ def run(principal: Principal, view: Callable[[], Any]) -> Response:
         left_unwritten = idempotency.unstage(db.session) is not None
     if not left_unwritten:  # the key committed with the change: keep the answer for retries
         headers = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-        idempotency.store_answer(
-            db.session, claim, response.status_code, response.get_data(as_text=True), headers
-        )
+        # Sealed like webhook secrets: an answer may carry a secret shown once (a new token).
+        body = outbox.runtime().box.seal(response.get_data(as_text=True))
+        idempotency.store_answer(db.session, claim, response.status_code, body, headers)
         db.session.commit()
     return response
 
 
 def _replayed(stored: idempotency.Stored) -> Response:
-    response = Response(stored.body, status=stored.status_code)
+    response = Response(outbox.runtime().box.open(stored.body), status=stored.status_code)
     for name, value in stored.headers.items():
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"

@@ -107,3 +107,17 @@ def test_keys_are_kept_for_a_day(app, registry):
         assert idempotency.purge_expired(db.session, now=later) == 0
         db.session.commit()
     assert register(registry, "old").get_json()["version"] == 2  # forgotten: a new request
+
+
+def test_a_stored_answer_holding_a_secret_is_encrypted(app, registry):
+    first = registry.post(
+        "/api/v1/tokens", {"name": "ci", "roles": ["viewer"]}, headers={"Idempotency-Key": "t"}
+    )
+    again = registry.post(
+        "/api/v1/tokens", {"name": "ci", "roles": ["viewer"]}, headers={"Idempotency-Key": "t"}
+    )
+    assert again.get_json()["token"] == first.get_json()["token"]
+    with app.app_context():
+        stored = db.session.execute(sa.text("SELECT response_body FROM idempotency_keys")).all()
+    assert stored
+    assert all(first.get_json()["token"] not in row[0] for row in stored)
