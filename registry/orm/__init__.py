@@ -3,6 +3,7 @@
 from registry.orm.audit import AuditChainHead, AuditEvent
 from registry.orm.base import Base
 from registry.orm.identity import ApiToken, RoleBinding
+from registry.orm.imports import ImportRecord
 from registry.orm.model_version import ModelVersion, ModelVersionTag
 from registry.orm.registered_model import ModelAlias, RegisteredModel, RegisteredModelTag
 from registry.orm.transition import Approval, Comment, TransitionRequest
@@ -15,6 +16,7 @@ __all__ = [
     "Comment",
     "DeliveryAttempt",
     "AuditEvent",
+    "ImportRecord",
     "Base",
     "ModelAlias",
     "ModelVersion",
