@@ -49,6 +49,9 @@ class EventType(StrEnum):
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name, not a secret
     BINDING_CREATED = "role_binding.created"
     BINDING_DELETED = "role_binding.deleted"
+    # A change brought over from another registry by `modelgate import`, set as the source had
+    # it, without approvals; data["change"] names the ordinary event it stands for.
+    IMPORTED = "import"
 
 
 @dataclass(slots=True)
