@@ -313,6 +313,13 @@ def import_group() -> None:
     show_default=True,
     help="Models read from the source at once.",
 )
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 20),
+    default=5,
+    show_default=True,
+    help="Retries of a read that fails on a connection error, 408, 429 or 5xx (with backoff).",
+)
 def import_mlflow(
     url: str,
     token: str | None,
@@ -322,6 +329,7 @@ def import_mlflow(
     dry_run: bool,
     sync: bool,
     concurrency: int,
+    retries: int,
 ) -> None:
     """Import registered models, versions (numbers kept), stages, aliases and tags.
 
@@ -337,7 +345,12 @@ def import_mlflow(
         raise click.BadParameter("--username needs --password.", param_hint="--password")
     try:
         source = MlflowSource(
-            url, token=token, username=username, password=password, pool_size=concurrency
+            url,
+            token=token,
+            username=username,
+            password=password,
+            pool_size=concurrency,
+            retries=retries,
         )
     except SourceError as exc:
         raise click.ClickException(exc.message) from None
