@@ -408,7 +408,7 @@ def _import_progress(dry_run: bool) -> Iterator[Any]:
 
         def report(outcome: Any) -> None:
             progress.update(task, advance=1, description=outcome.model)
-            if outcome.conflicts or outcome.error:
+            if outcome.conflicts or outcome.error or outcome.notes:
                 progress.console.print(line(outcome), markup=False, highlight=False)
 
         yield report
@@ -424,10 +424,10 @@ def _print_summary(summary: Any, url: str, dry_run: bool, seconds: float) -> Non
         f"{summary.skipped} skipped, {summary.conflicts} conflicts, {summary.errors} errors "
         f"in {seconds:.1f} s."
     )
-    if summary.changes == 0 and not summary.errors:
-        click.echo(
-            "Nothing changed" + (" at the source since the last run." if summary.models else ".")
-        )
+    if summary.models == 0:
+        click.echo("No model matched; nothing changed.")
+    elif summary.unchanged == summary.models:
+        click.echo("Nothing changed at the source since the last run.")
 
 
 @main.group()

@@ -314,8 +314,10 @@ class _Importer:
         self.session.flush()
         listed = {v.version for v in item.versions}
         for number in sorted(set(records) - listed - {MODEL_ITSELF}):
+            # Forgotten, so later runs do not report the model as changed again and again.
+            self.session.delete(records[number])
             self.outcome.notes.append(
-                f"version {number} is gone from the source; Modelgate keeps it"
+                f"version {number} is gone from the source; Modelgate keeps it, no longer synced"
             )
         self.sync_model(model, base_model)
 

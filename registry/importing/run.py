@@ -13,7 +13,7 @@ import collections
 import concurrent.futures
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -42,7 +42,6 @@ class Summary:
     aliases: int = 0
     tags: int = 0
     descriptions: int = 0
-    problems: list[Outcome] = field(default_factory=list)  # conflicts and failures, kept
 
     def add(self, outcome: Outcome) -> None:
         self.models += 1
@@ -57,12 +56,6 @@ class Summary:
         setattr(self, counter, getattr(self, counter) + 1)
         for name in ("versions", "stages", "aliases", "tags", "descriptions"):
             setattr(self, name, getattr(self, name) + getattr(outcome, name))
-        if outcome.conflicts or outcome.error:
-            self.problems.append(outcome)
-
-    @property
-    def changes(self) -> int:
-        return self.versions + self.stages + self.aliases + self.tags + self.descriptions
 
 
 def run(
