@@ -285,19 +285,11 @@ def import_group() -> None:
     required=True,
     help="The MLflow server (its tracking URI), e.g. https://mlflow.example.com.",
 )
-@click.option(
-    "--token", envvar="MLFLOW_TRACKING_TOKEN", help="Bearer token [env: MLFLOW_TRACKING_TOKEN]."
-)
-@click.option(
-    "--username",
-    envvar="MLFLOW_TRACKING_USERNAME",
-    help="Basic-auth user [env: MLFLOW_TRACKING_USERNAME].",
-)
-@click.option(
-    "--password",
-    envvar="MLFLOW_TRACKING_PASSWORD",
-    help="Basic-auth password [env: MLFLOW_TRACKING_PASSWORD].",
-)
+# No MLFLOW_TRACKING_* fallbacks: in a shell set up for Modelgate's own MLflow layer those
+# hold a Modelgate token, which must not be sent to the old server by omission.
+@click.option("--token", help="Bearer token for the source.")
+@click.option("--username", help="Basic-auth user for the source.")
+@click.option("--password", help="Basic-auth password for the source.")
 @click.option("--filter", "glob", help="Only the models whose names match this glob (fraud-*).")
 @click.option("--dry-run", is_flag=True, help="Write nothing; report what would be done.")
 @click.option(

@@ -309,6 +309,11 @@ class _Importer:
                     f"version {version.version} is new at the source, but Modelgate has a "
                     f"version {version.version} of its own"
                 )
+            elif version.version <= model.last_version:  # numbers are never handed out twice
+                self.conflict(
+                    f"version {version.version} is new at the source, but Modelgate already "
+                    "used that number (for a version since deleted)"
+                )
             else:
                 self.add_version(model, version)
         self.session.flush()

@@ -430,3 +430,33 @@ def test_an_unreachable_source_is_a_clear_error(target: Target) -> None:
     assert "Cannot reach http://127.0.0.1:" in output
     output = target.run("--from", "ftp://example.com", expect=1)
     assert "is not an http(s) URL" in output
+
+
+def test_versions_gone_from_the_source_stay_and_numbers_are_never_reused(
+    source: Source, target: Target, request: pytest.FixtureRequest
+) -> None:
+    name = f"gone-{request.node.callspec.id}"
+    source.model(name)
+    source.version(name)
+    source.version(name)
+    target.run("--from", source.url, "--token", SOURCE_TOKEN, "--filter", name)
+    source.call("DELETE", "model-versions/delete", name=name, version="2")
+    source.version(name)  # 3 at the source...
+    with target.session() as session:  # ...and 3 here, registered meanwhile
+        versions.create_version(session, OPERATOR, name, source="s3://ours")
+        session.commit()
+
+    synced = target.run(
+        "--from", source.url, "--token", SOURCE_TOKEN, "--filter", name, "--sync", expect=3
+    )
+    assert "version 2 is gone from the source; Modelgate keeps it, no longer synced" in synced
+    assert "version 3 is new at the source, but Modelgate has a version 3 of its own" in synced
+    found = target.versions(name)
+    assert sorted(found) == [1, 2, 3]
+    assert found[3].source == "s3://ours"
+
+    again = target.run(
+        "--from", source.url, "--token", SOURCE_TOKEN, "--filter", name, "--sync", expect=3
+    )
+    assert "gone from the source" not in again  # said once
+    assert "Modelgate has a version 3 of its own" in again
