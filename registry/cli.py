@@ -303,7 +303,7 @@ def import_group() -> None:
     type=click.IntRange(1, 64),
     default=4,
     show_default=True,
-    help="Models read from the source at once.",
+    help="Requests to the source at once (each reads up to 50 models' versions).",
 )
 @click.option(
     "--retries",
