@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -344,6 +345,155 @@ def webhooks_sweep() -> None:
             outcomes[state] = outcomes.get(state, 0) + 1
     summary = ", ".join(f"{n} {state}" for state, n in sorted(outcomes.items())) or "nothing due"
     click.echo(f"{len(ids)} delivery(ies) due: {summary}.")
+
+
+@main.group("import")
+def import_group() -> None:
+    """Bring models over from another registry (and keep them in step during a move)."""
+
+
+@import_group.command("mlflow")
+@click.option(
+    "--from",
+    "url",
+    required=True,
+    help="The MLflow server (its tracking URI), e.g. https://mlflow.example.com.",
+)
+# No MLFLOW_TRACKING_* fallbacks: in a shell set up for Modelgate's own MLflow layer those
+# hold a Modelgate token, which must not be sent to the old server by omission.
+@click.option("--token", help="Bearer token for the source.")
+@click.option("--username", help="Basic-auth user for the source.")
+@click.option("--password", help="Basic-auth password for the source.")
+@click.option("--filter", "glob", help="Only the models whose names match this glob (fraud-*).")
+@click.option("--dry-run", is_flag=True, help="Write nothing; report what would be done.")
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Also bring over what changed at the source since the last run (conflicts are "
+    "reported, never overwritten).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Requests to the source at once (each reads up to 50 models' versions).",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 20),
+    default=5,
+    show_default=True,
+    help="Retries of a read that fails on a connection error, 408, 429 or 5xx (with backoff).",
+)
+def import_mlflow(
+    url: str,
+    token: str | None,
+    username: str | None,
+    password: str | None,
+    glob: str | None,
+    dry_run: bool,
+    sync: bool,
+    concurrency: int,
+    retries: int,
+) -> None:
+    """Import registered models, versions (numbers kept), stages, aliases and tags.
+
+    Stages and aliases are reproduced as they are, without approvals, each change recorded as
+    an `import` audit event; policies apply from then on. Safe to repeat: a second run changes
+    nothing. Exit status: 0 done, 1 some model failed (or the source could not be read),
+    3 conflicts were reported (and left alone).
+    """
+    from registry.importing import run
+    from registry.importing.mlflow_source import MlflowSource, SourceError
+
+    if username is not None and password is None:
+        raise click.BadParameter("--username needs --password.", param_hint="--password")
+    try:
+        source = MlflowSource(
+            url,
+            token=token,
+            username=username,
+            password=password,
+            pool_size=concurrency,
+            retries=retries,
+        )
+    except SourceError as exc:
+        raise click.ClickException(exc.message) from None
+    started = time.monotonic()
+    with _registry() as session, _import_progress(dry_run) as report:
+        try:
+            summary = run.run(
+                session,
+                system("import"),
+                source,
+                glob=glob,
+                sync=sync,
+                dry_run=dry_run,
+                concurrency=concurrency,
+                report=report,
+            )
+        except SourceError as exc:
+            raise click.ClickException(exc.message) from None
+    _print_summary(summary, source.url, dry_run, time.monotonic() - started)
+    if summary.errors:
+        sys.exit(1)
+    if summary.conflicts:
+        sys.exit(3)
+
+
+@contextlib.contextmanager
+def _import_progress(dry_run: bool) -> Iterator[Any]:
+    """A progress bar on a terminal; otherwise one plain line per model (for logs)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    def line(outcome: Any) -> str:
+        text = f"{outcome.model}: {'would be ' if dry_run else ''}{outcome.action}"
+        if outcome.changes:
+            text += (
+                f" ({outcome.versions} versions, {outcome.stages} stages, "
+                f"{outcome.aliases} aliases, {outcome.tags} tags, "
+                f"{outcome.descriptions} descriptions)"
+            )
+        details = [*outcome.conflicts, *outcome.notes]
+        if outcome.error:
+            details.insert(0, outcome.error)
+        return text + "".join(f"\n  - {d}" for d in details)
+
+    if not sys.stderr.isatty():
+        yield lambda outcome: click.echo(line(outcome), err=True)
+        return
+    columns = (
+        TextColumn("Importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+    )
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("", total=None)
+
+        def report(outcome: Any) -> None:
+            progress.update(task, advance=1, description=outcome.model)
+            if outcome.conflicts or outcome.error or outcome.notes:
+                progress.console.print(line(outcome), markup=False, highlight=False)
+
+        yield report
+
+
+def _print_summary(summary: Any, url: str, dry_run: bool, seconds: float) -> None:
+    verb = "Dry run (nothing written): would import" if dry_run else "Imported"
+    click.echo(
+        f"{verb} from {url}: {summary.models} models ({summary.created} new, "
+        f"{summary.updated} updated, {summary.unchanged} unchanged), {summary.versions} "
+        f"versions, {summary.aliases} aliases, {summary.stages} stage changes, "
+        f"{summary.tags} tag changes, {summary.descriptions} descriptions; "
+        f"{summary.skipped} skipped, {summary.conflicts} conflicts, {summary.errors} errors "
+        f"in {seconds:.1f} s."
+    )
+    if summary.models == 0:
+        click.echo("No model matched; nothing changed.")
+    elif summary.unchanged == summary.models:
+        click.echo("Nothing changed at the source since the last run.")
 
 
 @main.group()

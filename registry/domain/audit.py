@@ -337,6 +337,7 @@ def stage_history(
         EventType.STAGE_CHANGED.value,
         EventType.REQUEST_APPLIED.value,
         EventType.REQUEST_CREATED.value,
+        EventType.IMPORTED.value,
     )
     holders: dict[int, tuple[str, Holder]] = {}  # version -> (stage, holder)
     requests: dict[int, dict[str, Any]] = {}
@@ -346,16 +347,17 @@ def stage_history(
         .order_by(AuditEvent.seq)
     )
     for row in session.execute(stmt).scalars():
-        if row.event in (EventType.MODEL_CREATED.value, EventType.MODEL_DELETED.value):
+        event, data = _as_ordinary(row.event, row.data)
+        if event in (EventType.MODEL_CREATED.value, EventType.MODEL_DELETED.value):
             holders.clear()  # a model of this name began (again) here
-        elif row.event == EventType.VERSION_DELETED.value:
+        elif event == EventType.VERSION_DELETED.value:
             holders.pop(row.version or 0, None)
-        elif row.event in (EventType.REQUEST_CREATED.value, EventType.REQUEST_APPLIED.value):
+        elif event in (EventType.REQUEST_CREATED.value, EventType.REQUEST_APPLIED.value):
             requests.setdefault(row.data.get("request_id"), {}).update(row.data)
-        elif row.event == EventType.STAGE_CHANGED.value and row.version is not None:
+        elif event == EventType.STAGE_CHANGED.value and row.version is not None:
             request = requests.get(row.data.get("request_id"), {})
             holders[row.version] = (
-                row.data.get("to_stage"),
+                data.get("to_stage"),
                 Holder(
                     version=row.version,
                     since=row.at,
@@ -376,6 +378,17 @@ def stage_history(
     for listed in stages.values():
         listed.sort(key=lambda h: h.version, reverse=True)
     return StageHistory(name, at, stages)
+
+
+def _as_ordinary(event: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An imported change read as the ordinary event it stands for: an imported version
+    entered its stage when it was imported (with no request behind it)."""
+    if event != EventType.IMPORTED.value:
+        return event, data
+    change = str(data.get("change"))
+    if change == EventType.VERSION_CREATED.value:
+        return EventType.STAGE_CHANGED.value, {"to_stage": data.get("stage")}
+    return change, data
 
 
 # --------------------------------------------------------------------------- policies

@@ -57,6 +57,9 @@ class EventType(StrEnum):
     WEBHOOK_REDELIVERED = "webhook.redelivered"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_TEST = "webhook.test"  # the ping itself: delivered, never in the ledger
+    # A change brought over from another registry by `modelgate import`, set as the source had
+    # it, without approvals; data["change"] names the ordinary event it stands for.
+    IMPORTED = "import"
 
 
 @dataclass(slots=True)

@@ -4,6 +4,7 @@ from registry.orm.audit import AuditChainHead, AuditEvent
 from registry.orm.base import Base
 from registry.orm.idempotency import IdempotencyKey
 from registry.orm.identity import ApiToken, RoleBinding
+from registry.orm.imports import ImportRecord
 from registry.orm.model_version import ModelVersion, ModelVersionTag
 from registry.orm.registered_model import ModelAlias, RegisteredModel, RegisteredModelTag
 from registry.orm.transition import Approval, Comment, TransitionRequest
@@ -17,6 +18,7 @@ __all__ = [
     "DeliveryAttempt",
     "IdempotencyKey",
     "AuditEvent",
+    "ImportRecord",
     "Base",
     "ModelAlias",
     "ModelVersion",

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from registry import config
 from tests import helpers
@@ -136,3 +137,62 @@ def test_the_settings_table_says_what_production_needs() -> None:
     documented = {name: cell.strip() for name, cell in rows}
     noted = {setting.env for setting in config.SETTINGS if setting.production}
     assert {name for name, cell in documented.items() if cell} == noted
+
+
+SOURCE_TOKEN = "mgt_readme-source-admin-token-0123456789"
+
+
+def test_moving_from_mlflow_works_as_written(served, tmp_path_factory) -> None:
+    """The import commands, against a live source registry speaking MLflow's API."""
+    port, token, cwd = served
+    source_dir = tmp_path_factory.mktemp("readme-source")
+    env = clean_env(
+        MODELGATE_DATABASE_URL=f"sqlite:///{source_dir / 'source.db'}",
+        MODELGATE_BOOTSTRAP_TOKEN=SOURCE_TOKEN,
+        MODELGATE_POLICY_PATH=str(ROOT / "policies" / "examples" / "open.yaml"),
+    )
+    with helpers.served(free_port(), env, source_dir, source_dir / "server.log") as source:
+        api = f"{source}/api/2.0/mlflow"
+        auth = {"Authorization": f"Bearer {SOURCE_TOKEN}"}
+
+        def call(endpoint: str, **body: object) -> None:
+            answer = requests.post(f"{api}/{endpoint}", json=body, headers=auth, timeout=30)
+            assert answer.status_code == 200, answer.text
+
+        call("registered-models/create", name="churn")
+        call("model-versions/create", name="churn", source="s3://models/churn/1")
+        call("model-versions/create", name="churn", source="s3://models/churn/2")
+        call(
+            "model-versions/transition-stage",
+            name="churn",
+            version="2",
+            stage="Production",
+            archive_existing_versions=False,
+        )
+        call("registered-models/alias", name="churn", alias="champion", version="2")
+
+        lines = [
+            line.replace("https://mlflow.example.com", source).replace(
+                ".venv/bin/modelgate", MODELGATE
+            )
+            for line in commands(block("walkthrough-import"))
+        ]
+        result = subprocess.run(
+            ["bash", "-c", "\n".join(["set -euo pipefail", *lines])],
+            cwd=cwd,
+            env=clean_env(MLFLOW_TOKEN=SOURCE_TOKEN),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "churn: would be created (2 versions" in result.stderr
+    assert "churn: created (2 versions" in result.stderr
+    assert "Nothing changed at the source since the last run." in result.stdout
+    model = requests.get(
+        f"http://127.0.0.1:{port}/api/v1/models/churn",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    ).json()
+    assert model["aliases"] == {"champion": 2}
+    assert model["latest_versions"]["Production"] == 2

@@ -1,0 +1,1 @@
+"""Bringing models over from another registry: its reader, and the run that writes them."""
