@@ -15,6 +15,7 @@ import email.utils
 import ipaddress
 import logging
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,19 +84,7 @@ def send(url: str, body: str, headers: dict[str, str], target: Target) -> Result
     # ``total`` bounds the whole attempt, so a receiver that answers byte by byte cannot hold
     # a sender (and its claim) longer than the timeout.
     timeout = urllib3.Timeout(total=target.timeout, connect=min(5.0, target.timeout))
-    if parts.scheme == "https":
-        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
-            address,
-            port,
-            server_hostname=host,
-            assert_hostname=host,
-            cert_reqs="CERT_REQUIRED",
-            timeout=timeout,
-            retries=False,
-            maxsize=1,
-        )
-    else:
-        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+    pool = _pool(parts.scheme, address, port, host)
     host_header = host if parts.port is None else f"{host}:{parts.port}"
     started = time.perf_counter()
     try:
@@ -107,13 +96,15 @@ def send(url: str, body: str, headers: dict[str, str], target: Target) -> Result
             redirect=False,
             preload_content=False,
             retries=False,
+            timeout=timeout,
         )
         snippet = response.read(webhooks.SNIPPET, decode_content=False)
-        response.release_conn()
+        if response.length_remaining == 0:
+            response.release_conn()  # read to the end: the connection can serve the next one
+        else:
+            response.close()  # more than we read, or no length: not reusable
     except urllib3.exceptions.HTTPError as exc:
         return Result(latency_ms=_ms(started), error=f"{type(exc).__name__}: {exc}")
-    finally:
-        pool.close()
     status = response.status
     error = None
     if 300 <= status < 400:
@@ -125,6 +116,36 @@ def send(url: str, body: str, headers: dict[str, str], target: Target) -> Result
         snippet=snippet.decode("utf-8", "replace"),
         retry_after=_retry_after(response.headers.get("retry-after")),
     )
+
+
+_POOLS: dict[tuple[str, str, int, str], urllib3.HTTPConnectionPool] = {}
+_POOLS_LOCK = threading.Lock()
+MAX_POOLS = 256
+
+
+def _pool(scheme: str, address: str, port: int, host: str) -> urllib3.HTTPConnectionPool:
+    """Keep-alive connections per checked address and host name, so a busy subscriber is
+    not sent a TCP (and TLS) handshake with every delivery."""
+    key = (scheme, address, port, host)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            if len(_POOLS) >= MAX_POOLS:
+                _POOLS.pop(next(iter(_POOLS))).close()
+            if scheme == "https":
+                pool = urllib3.HTTPSConnectionPool(
+                    address,
+                    port,
+                    server_hostname=host,
+                    assert_hostname=host,
+                    cert_reqs="CERT_REQUIRED",
+                    retries=False,
+                    maxsize=4,
+                )
+            else:
+                pool = urllib3.HTTPConnectionPool(address, port, retries=False, maxsize=4)
+            _POOLS[key] = pool
+        return pool
 
 
 def _ms(started: float) -> float:

@@ -548,36 +548,52 @@ def record_result(
     """Log the attempt and decide what comes next; disable a subscription that keeps
     failing (recording webhook.disabled)."""
     now = now or utcnow()
+    attempt = DeliveryAttempt(
+        delivery_id=delivery_id,
+        at=now,
+        status_code=result.status,
+        latency_ms=result.latency_ms,
+        error=result.error,
+        response_snippet=result.snippet,
+    )
+    if result.status is not None and 200 <= result.status < 300:
+        # The common case, in three statements and no row read first.
+        table = WebhookDelivery.__table__
+        done = session.execute(
+            table.update()
+            .where(table.c.id == delivery_id, table.c.state == "pending")
+            .values(
+                state="delivered",
+                delivered_at=now,
+                attempts=table.c.attempts + 1,
+                last_status=result.status,
+                last_error=result.error,
+                lease_until=None,
+            )
+            .returning(table.c.webhook_id)
+        ).one_or_none()
+        if done is not None:
+            session.add(attempt)
+            # No lock on the subscription unless its streak must end: successes to one
+            # subscriber, recorded by many workers at once, must not queue on its row.
+            session.execute(
+                sa.update(Webhook)
+                .where(Webhook.id == done.webhook_id, Webhook.failure_streak != 0)
+                .values(failure_streak=0)
+            )
+            session.flush()
+            return Outcome("delivered")
     delivery = session.get(
         WebhookDelivery, delivery_id, with_for_update=True, populate_existing=True
     )
     if delivery is None:
         return Outcome("failed")
-    session.add(
-        DeliveryAttempt(
-            delivery_id=delivery.id,
-            at=now,
-            status_code=result.status,
-            latency_ms=result.latency_ms,
-            error=result.error,
-            response_snippet=result.snippet,
-        )
-    )
+    session.add(attempt)
     delivery.attempts += 1
     delivery.last_status, delivery.last_error = result.status, result.error
     delivery.lease_until = None
     if delivery.state != "pending":  # someone else finished it while our lease had lapsed
         return Outcome(delivery.state)
-    if result.status is not None and 200 <= result.status < 300:
-        delivery.state, delivery.delivered_at = "delivered", now
-        # No lock on the subscription unless its streak must end: successes to one
-        # subscriber, recorded by many workers at once, must not queue on its row.
-        session.execute(
-            sa.update(Webhook)
-            .where(Webhook.id == delivery.webhook_id, Webhook.failure_streak != 0)
-            .values(failure_streak=0)
-        )
-        return Outcome("delivered")
     retryable = result.retryable and (
         result.status is None or result.status >= 500 or result.status in (408, 429)
     )
