@@ -100,10 +100,18 @@ def database(server_url: str, name: str) -> tuple[sa.Engine, str]:
     return admin, url.render_as_string(hide_password=False)
 
 
-def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    env: dict[str, str], concurrency: int, pool: str, log: Path
+) -> subprocess.Popen[bytes]:
     with log.open("w") as out:
         worker = subprocess.Popen(  # noqa: S603 - our own CLI
-            [MODELGATE, "worker", f"--concurrency={concurrency}", "--loglevel=WARNING"],
+            [
+                MODELGATE,
+                "worker",
+                f"--concurrency={concurrency}",
+                f"--pool={pool}",
+                "--loglevel=WARNING",
+            ],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -128,7 +136,8 @@ def main() -> None:
     parser.add_argument("--timed", type=int, default=200, help="changes timed one by one")
     parser.add_argument("--rate", type=float, default=20.0, help="timed changes per second")
     parser.add_argument("--backlog", type=int, default=2000, help="deliveries for throughput")
-    parser.add_argument("--concurrency", type=int, default=4, help="the worker's processes")
+    parser.add_argument("--concurrency", type=int, default=4, help="deliveries at once")
+    parser.add_argument("--pool", choices=["prefork", "threads"], default="prefork")
     args = parser.parse_args()
 
     server = os.environ.get(
@@ -164,7 +173,7 @@ def main() -> None:
             )
             db.session.commit()
 
-            worker = start_worker(env, args.concurrency, log)
+            worker = start_worker(env, args.concurrency, args.pool, log)
             for i in range(20):  # warm the worker's processes and connections
                 registered_models.create_model(db.session, system(), name=f"warm-{i}")
                 db.session.commit()
@@ -188,7 +197,7 @@ def main() -> None:
                 db.session.commit()
             done_before = receiver.count
             started = time.perf_counter()
-            worker = start_worker(env, args.concurrency, log)
+            worker = start_worker(env, args.concurrency, args.pool, log)
             receiver.wait(done_before + args.backlog, 600)
             elapsed = time.perf_counter() - started
             stop(worker)
@@ -205,7 +214,10 @@ def main() -> None:
         with admin.connect() as conn:
             conn.exec_driver_sql('DROP DATABASE IF EXISTS "modelgate_bench_webhooks" WITH (FORCE)')
 
-    print(f"worker: 1 x `modelgate worker --concurrency={args.concurrency}`, PostgreSQL, Redis")
+    print(
+        f"worker: 1 x `modelgate worker --pool={args.pool} --concurrency={args.concurrency}`, "
+        "PostgreSQL, Redis"
+    )
     print(
         f"commit to receipt ({args.timed} changes at {args.rate:g}/s): "
         f"p50 {statistics.median(latencies):.1f} ms, p95 {percentile(latencies, 95):.1f} ms, "

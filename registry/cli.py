@@ -295,15 +295,29 @@ def _celery(settings: dict[str, Any]) -> Any:
     default=None,
     help="Deliveries sent at once (default: one per CPU).",
 )
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "threads"]),
+    default="prefork",
+    show_default=True,
+    help="Processes (use every CPU) or threads in one process (lighter; deliveries mostly "
+    "wait on the network).",
+)
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int | None, loglevel: str) -> None:
+def worker(concurrency: int | None, pool: str, loglevel: str) -> None:
     """Run a Celery worker: delivers webhooks (needs MODELGATE_REDIS_URL).
 
     Run as many as the delivery load needs; a delivery is claimed before it is sent, so two
     workers never send one at the same time.
     """
     celery = _celery(_settings())
-    argv = ["worker", f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
+    argv = [
+        "worker",
+        f"--loglevel={loglevel}",
+        f"--pool={pool}",
+        "--without-gossip",
+        "--without-mingle",
+    ]
     if concurrency:
         argv.append(f"--concurrency={concurrency}")
     celery.worker_main(argv)

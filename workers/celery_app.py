@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery, Task
+from celery.signals import worker_process_init
 from flask import Flask
 
 from registry.outbox import transport_options
@@ -46,6 +47,15 @@ def make_celery(flask_app: Flask) -> Celery:
         beat_schedule=beat_schedule(config),
         worker_hijack_root_logger=False,
     )
+
+    @worker_process_init.connect(weak=False)
+    def _fresh_connections(**_: Any) -> None:
+        # A forked pool process must not share the parent's database connections.
+        from registry.extensions import db
+
+        with flask_app.app_context():
+            db.engine.dispose(close=False)
+
     celery.set_default()
     flask_app.extensions["celery"] = celery
     return celery
