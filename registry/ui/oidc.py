@@ -16,6 +16,7 @@ from authlib.integrations.flask_client import OAuth
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 
 from registry import auth
+from registry.authentication import looks_like_jwt
 from registry.domain.errors import Unauthenticated
 from registry.extensions import db
 from registry.ui import session as console_session
@@ -63,8 +64,11 @@ def oidc_callback() -> Any:
     try:
         token = client.authorize_access_token()
         access = token.get("access_token")
-        if not access:
-            raise Unauthenticated("The identity provider returned no access token.")
+        if not access or not looks_like_jwt(access):
+            raise Unauthenticated(
+                "The identity provider returned no JWT access token; configure it to issue "
+                f"them for the audience {current_app.config['OIDC_AUDIENCE']!r}."
+            )
         principal = console_session.sign_in(access)
     except (OAuthError, Unauthenticated) as error:
         db.session.rollback()
