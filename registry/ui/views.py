@@ -16,6 +16,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    g,
     redirect,
     render_template,
     request,
@@ -78,21 +79,23 @@ def _when(name: str) -> dt.datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
-def _nav_counts() -> dict[str, Any]:
-    principal = session.current()
+@bp.context_processor
+def _navigation() -> dict[str, Any]:
+    """Who is signed in and which sections they may open, for every console template
+    (error pages too, once the person is known)."""
+    principal = g.get("principal")
+    if principal is None:
+        return {}
     return {
+        "principal": principal,
         "may_audit": permissions.can(principal, Action.READ_AUDIT),
         "may_admin": permissions.can(principal, Action.ADMIN),
-        "has_webhooks": "ui.webhooks" in current_app.view_functions,
+        "has_webhooks": "ui.webhooks_page" in current_app.view_functions,
     }
 
 
 def render(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
-    principal = session.current()
-    return (
-        render_template(template, principal=principal, **_nav_counts(), **context),
-        status,
-    )
+    return render_template(template, **context), status
 
 
 # --------------------------------------------------------------------------- pages

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import Any
 
 import pytest
 
-from tests.conftest import DEFAULT_POLICIES
+from registry.domain import identity
+from registry.domain.principal import system
+from registry.extensions import db
+from tests.conftest import DEFAULT_POLICIES, make_app
 from tests.helpers import RegistryClient
 from tests.integration.ui.console import Browser, csrf_token
 
@@ -302,3 +306,21 @@ def test_only_auditors_and_admins_see_the_audit_log(app, tokens):
 def test_an_unknown_console_page_is_an_html_404(app, tokens):
     response = Browser(app, tokens("viewer")).get("/ui/nothing-here", expect=404)
     assert response.mimetype == "text/html"
+
+
+def test_the_cookie_is_marked_secure_when_configured(sqlite_template, tmp_path):
+    path = tmp_path / "registry.db"
+    shutil.copy(sqlite_template, path)
+    app = make_app(f"sqlite:///{path}", CONSOLE_SECURE_COOKIES=True)
+    with app.app_context():
+        token = identity.create_token(db.session, system(), name="lead", roles=["viewer"]).token
+        db.session.commit()
+    response = Browser(app).sign_in(token)
+    assert "; Secure" in response.headers["Set-Cookie"]
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_error_pages_keep_the_navigation_for_a_signed_in_person(app, tokens):
+    page = Browser(app, tokens("viewer")).get("/ui/models/nothing", expect=404)
+    assert 'aria-label="Main"' in page.get_data(as_text=True)
