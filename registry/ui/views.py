@@ -170,6 +170,8 @@ def request_transition(name: str, version: int) -> Any:
         )
     except DomainError as error:
         db.session.rollback()
+        if error.code == "NOT_FOUND":
+            raise
         flash(error.message, "error")
         return redirect(url_for("ui.model", name=name), code=303)
     db.session.commit()

@@ -324,3 +324,28 @@ def test_the_cookie_is_marked_secure_when_configured(sqlite_template, tmp_path):
 def test_error_pages_keep_the_navigation_for_a_signed_in_person(app, tokens):
     page = Browser(app, tokens("viewer")).get("/ui/models/nothing", expect=404)
     assert 'aria-label="Main"' in page.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/ui/models/" + "x" * 5000, 404),
+        ("/ui/models/%00", 400),
+        ("/ui/models?page=forged", 400),
+        ("/ui/models?q=" + "%25" * 50, 200),
+        ("/ui/audit?version=99999999999999999999999", 400),
+        ("/ui/audit?version=-1", 400),
+        ("/ui/audit?since=2026-13-01", 400),
+        ("/ui/audit?event=" + "e" * 100, 400),
+        ("/ui/requests/99999999999999999999999", 404),
+        ("/ui/audit/export.xml", 404),
+    ],
+)
+def test_bad_input_gets_a_clear_page_never_a_500(app, tokens, path, status):
+    response = Browser(app, tokens("admin")).get(path, expect=status)
+    assert response.mimetype == "text/html"
+
+
+def test_a_request_for_a_missing_model_is_not_found(app, tokens):
+    browser = Browser(app, tokens("admin"))
+    browser.submit("/ui/inbox", "/ui/models/ghost/versions/1/transitions", 404, to_stage="Staging")
