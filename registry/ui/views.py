@@ -27,7 +27,14 @@ from flask import (
 from registry import auth
 from registry.api.audit import export_body
 from registry.api.http import page_tokens, policies
-from registry.domain import audit, permissions, registered_models, transitions, versions
+from registry.domain import (
+    audit,
+    comments,
+    permissions,
+    registered_models,
+    transitions,
+    versions,
+)
 from registry.domain.errors import DomainError, InvalidArgument, Unauthenticated
 from registry.domain.events import EventType
 from registry.domain.permissions import Action
@@ -208,7 +215,16 @@ def _request_page(request_id: int, status: int = 200) -> tuple[str, int]:
     info = transitions.get_request(db.session, principal, policies(), request_id)
     checks = transitions.request_checks(db.session, principal, policies(), request_id)
     version = versions.get_version(db.session, principal, info.name, info.version)
-    return render("request.html", status, req=info, checks=checks, version=version)
+    thread = comments.list_comments(db.session, principal, info.name, info.version)
+    return render(
+        "request.html",
+        status,
+        req=info,
+        checks=checks,
+        version=version,
+        comments=thread.items,
+        may_comment=permissions.can(principal, Action.COMMENT, info.name),
+    )
 
 
 @bp.get("/requests/<id:request_id>")
@@ -253,6 +269,32 @@ def decide(request_id: int, decision: str) -> Any:
     if target == "inbox":
         return redirect(url_for("ui.inbox"), code=303)
     return redirect(url_for("ui.transition_request", request_id=request_id), code=303)
+
+
+@bp.post("/requests/<id:request_id>/comments")
+@signed_in
+def comment(request_id: int) -> Any:
+    """Comment on a request (a comment on its version, tied to the request)."""
+    principal = session.current()
+    info = transitions.get_request(db.session, principal, policies(), request_id)
+    try:
+        comments.add_comment(
+            db.session,
+            principal,
+            info.name,
+            info.version,
+            request.form.get("text", ""),
+            request_id=request_id,
+        )
+    except DomainError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return _request_page(request_id, STATUS_BY_CODE.get(error.code, 400))
+    db.session.commit()
+    flash("Comment added.")
+    return redirect(
+        url_for("ui.transition_request", request_id=request_id, _anchor="discussion"), code=303
+    )
 
 
 def _audit_filters() -> audit.Filters:

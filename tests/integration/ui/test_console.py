@@ -349,3 +349,16 @@ def test_bad_input_gets_a_clear_page_never_a_500(app, tokens, path, status):
 def test_a_request_for_a_missing_model_is_not_found(app, tokens):
     browser = Browser(app, tokens("admin"))
     browser.submit("/ui/inbox", "/ui/models/ghost/versions/1/transitions", 404, to_stage="Staging")
+
+
+def test_approvers_discuss_a_request_on_its_page(app, tokens, governed):
+    alice = Browser(app, tokens("approver", name="lead-alice"))
+    page = f"/ui/requests/{governed['id']}"
+    alice.submit(page, f"{page}/comments", text="Can we see the drift report first?")
+    shown = alice.page(page)
+    assert "Can we see the drift report first?" in shown
+    assert "service:lead-alice" in shown
+    alice.submit(page, f"{page}/comments", expect=400, text="   ")
+    viewer = Browser(app, tokens("viewer"))
+    assert 'name="text"' not in viewer.page(page)  # viewers read, and may not comment
+    viewer.submit(page, f"{page}/comments", expect=403, text="me too")
