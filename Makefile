@@ -46,6 +46,9 @@ fmt: $(VENV)/.test ## Format and autofix with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+worker: $(VENV)/.runtime ## Run a Celery worker delivering webhooks (needs MODELGATE_REDIS_URL)
+	$(BIN)/modelgate worker
+
 migrate: $(VENV)/.runtime ## Apply migrations to MODELGATE_DATABASE_URL (or the embedded database)
 	$(BIN)/modelgate db upgrade
 

@@ -7,7 +7,18 @@ from typing import Any
 
 from flask import Flask, request
 
-from registry import api, auth, config, database, errors, metrics, mlflow, observability, ui
+from registry import (
+    api,
+    auth,
+    config,
+    database,
+    errors,
+    metrics,
+    mlflow,
+    observability,
+    outbox,
+    ui,
+)
 from registry.domain import events, policy_files
 from registry.extensions import db, migrate
 
@@ -51,6 +62,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     app.extensions["modelgate.api"] = api.init_app(app)
     mlflow.init_app(app)
+    outbox.init_app(app)
     ui.init_app(app)
     errors.register(app)
     return app

@@ -272,6 +272,80 @@ def _writable(path: str) -> Iterator[Any]:
         yield out
 
 
+def _celery(settings: dict[str, Any]) -> Any:
+    if not settings["REDIS_URL"]:
+        raise click.ClickException(
+            "MODELGATE_REDIS_URL is not set. Without Redis, `modelgate serve` delivers webhooks "
+            "itself and needs no worker."
+        )
+    from registry import create_app
+    from workers.celery_app import make_celery
+
+    try:
+        return make_celery(create_app())
+    except (config.ConfigError, PolicyError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Deliveries sent at once (default: one per CPU).",
+)
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int | None, loglevel: str) -> None:
+    """Run a Celery worker: delivers webhooks (needs MODELGATE_REDIS_URL).
+
+    Run as many as the delivery load needs; a delivery is claimed before it is sent, so two
+    workers never send one at the same time.
+    """
+    celery = _celery(_settings())
+    argv = ["worker", f"--loglevel={loglevel}", "--without-gossip", "--without-mingle"]
+    if concurrency:
+        argv.append(f"--concurrency={concurrency}")
+    celery.worker_main(argv)
+
+
+@main.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run Celery beat, the schedule of sweeps: exactly one per installation.
+
+    Every MODELGATE_WEBHOOK_SWEEP_SECONDS it sends the deliveries that are due (retries, and
+    any whose hand-off to Redis was lost), and each minute it expires stale transition
+    requests.
+    """
+    celery = _celery(_settings())
+    celery.start(["beat", f"--loglevel={loglevel}"])
+
+
+@main.group()
+def webhooks() -> None:
+    """Webhook deliveries: housekeeping."""
+
+
+@webhooks.command("sweep")
+def webhooks_sweep() -> None:
+    """Send every delivery that is due, from this process, and wait for the outcome."""
+    from registry import outbox
+    from registry.delivery import deliver
+    from registry.domain import webhooks as domain
+
+    with _registry() as session:
+        hooks = outbox.runtime()
+        ids = domain.due(session, redispatch_after=0)
+        session.commit()
+        outcomes: dict[str, int] = {}
+        for delivery_id in ids:
+            outcome = deliver(session, delivery_id, hooks.box, hooks.target, hooks.schedule)
+            state = outcome.state if outcome else "skipped"
+            outcomes[state] = outcomes.get(state, 0) + 1
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(outcomes.items())) or "nothing due"
+    click.echo(f"{len(ids)} delivery(ies) due: {summary}.")
+
+
 @main.group()
 def requests() -> None:
     """Transition requests: housekeeping."""

@@ -48,6 +48,13 @@ def _str(raw: str) -> str:
     return raw
 
 
+def _floats(raw: str) -> tuple[float, ...]:
+    values = tuple(float(item) for item in raw.split(",") if item.strip())
+    if not values or any(v < 0 for v in values):
+        raise ValueError(f"expected comma-separated non-negative seconds, got {raw!r}")
+    return values
+
+
 def _list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
@@ -200,6 +207,63 @@ SETTINGS: tuple[Setting, ...] = (
         "Policy file or directory (its *.yaml, not sub-directories). Unset: `./policies` if it "
         "exists, else the policies shipped with Modelgate.",
         production="a directory mounted from the policies ConfigMap",
+    ),
+    Setting(
+        "REDIS_URL",
+        _str,
+        None,
+        "Redis for Celery: with it, webhooks are delivered by `modelgate worker` processes "
+        "and the sweeps run from `modelgate beat`. Unset: a thread inside each API process "
+        "delivers them (the embedded default).",
+        secret=True,
+        production="a Redis URL, with worker and beat deployments",
+    ),
+    Setting(
+        "REDIS_KEY_PREFIX",
+        _str,
+        "",
+        "Prefix for every Celery key in Redis, so installations can share one Redis.",
+    ),
+    Setting(
+        "WEBHOOK_ENCRYPTION_KEY",
+        _str,
+        None,
+        "Fernet key encrypting webhook signing secrets at rest. Unset: derived from "
+        "MODELGATE_SECRET_KEY (changing that key then makes stored secrets unreadable).",
+        secret=True,
+        production="a Fernet key of its own (from a Secret), so SECRET_KEY can rotate alone",
+    ),
+    Setting(
+        "WEBHOOK_ALLOW_LOOPBACK",
+        _bool,
+        False,
+        "Deliver to loopback addresses (tests and local setups).",
+    ),
+    Setting(
+        "WEBHOOK_ALLOW_PRIVATE",
+        _bool,
+        False,
+        "Deliver to private-network addresses (receivers inside your own network).",
+    ),
+    Setting("WEBHOOK_TIMEOUT_SECONDS", _float, 10.0, "Read timeout of one delivery attempt."),
+    Setting(
+        "WEBHOOK_RETRY_SCHEDULE",
+        _floats,
+        (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+        "Seconds before each retry (±20% jitter), comma-separated; a delivery still failing "
+        "after the last one has failed (about a day by default).",
+    ),
+    Setting(
+        "WEBHOOK_SWEEP_SECONDS",
+        _float,
+        10.0,
+        "How often deliveries never sent, or whose retry is due, are picked up.",
+    ),
+    Setting(
+        "WEBHOOK_REDISPATCH_SECONDS",
+        _float,
+        60.0,
+        "A delivery handed to a worker but not claimed within this time is handed out again.",
     ),
     Setting(
         "DB_POOL_SIZE",

@@ -121,6 +121,13 @@ def on_starting(server: Any) -> None:
     record_policies(settings["DATABASE_URL"], policy_files.load(settings["POLICY_PATH"]))
 
 
+def post_worker_init(worker: Any) -> None:
+    """Without Redis, each API process runs the embedded webhook sender and sweeps."""
+    from registry import background
+
+    background.start(worker.wsgi)
+
+
 def child_exit(server: Any, worker: Any) -> None:
     """A worker has gone: drop its share of the gauges that sum over live processes."""
     from prometheus_client import multiprocess

@@ -36,6 +36,7 @@ from tests.helpers import RegistryClient, postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("MODELGATE_TEST_DATABASE_URL")
+REDIS_URL = os.environ.get("MODELGATE_TEST_REDIS_URL")
 STRICT = os.environ.get("CI", "").lower() in {"1", "true"} or bool(
     os.environ.get("MODELGATE_FORBID_SKIPS")
 )

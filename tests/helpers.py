@@ -168,3 +168,75 @@ def error_code(response: Any) -> str:
     assert isinstance(body, dict), response.get_data(as_text=True)
     assert "error_code" in body, body
     return body["error_code"]
+
+
+class Receiver:
+    """A real HTTP server on loopback that webhooks are delivered to.
+
+    It records every request (headers, body) and answers from ``script``, a list of
+    ``(status, headers, delay_seconds)`` used in order, then ``default`` for the rest.
+    """
+
+    def __init__(self, script: list[tuple[int, dict[str, str], float]] | None = None) -> None:
+        import http.server
+        import threading
+
+        self.script = list(script or [])
+        self.default: tuple[int, dict[str, str], float] = (204, {}, 0.0)
+        self.requests: list[dict[str, Any]] = []
+        self._lock = threading.Condition()
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with receiver._lock:
+                    receiver.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body.decode(),
+                        }
+                    )
+                    status, headers, delay = (
+                        receiver.script.pop(0) if receiver.script else receiver.default
+                    )
+                    receiver._lock.notify_all()
+                time.sleep(delay)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[dict[str, Any]]:
+        """The first ``count`` requests, once they have arrived (AssertionError if not)."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while len(self.requests) < count:
+                left = deadline - time.monotonic()
+                assert left > 0, f"{len(self.requests)} of {count} deliveries arrived in {timeout}s"
+                self._lock.wait(left)
+            return list(self.requests[:count])
+
+    def events(self) -> list[str]:
+        import json
+
+        return [json.loads(r["body"])["type"] for r in self.requests]

@@ -14,6 +14,7 @@ from registry.api import (
     resolve,
     transitions,
     versions,
+    webhooks,
 )
 from registry.api.http import RowIdConverter, refuse_control_characters
 from registry.domain.validation import MAX_ROW_ID
@@ -53,6 +54,7 @@ def init_app(app: Flask) -> ModelgateApi:
         resolve,
         identity,
         audit,
+        webhooks,
     ):
         api.register_blueprint(module.blp)
     app.register_blueprint(health.blp)

@@ -49,6 +49,14 @@ class EventType(StrEnum):
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name, not a secret
     BINDING_CREATED = "role_binding.created"
     BINDING_DELETED = "role_binding.deleted"
+    WEBHOOK_CREATED = "webhook.created"
+    WEBHOOK_UPDATED = "webhook.updated"
+    WEBHOOK_DELETED = "webhook.deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook.secret_rotated"  # noqa: S105 - an event name
+    WEBHOOK_TESTED = "webhook.tested"
+    WEBHOOK_REDELIVERED = "webhook.redelivered"
+    WEBHOOK_DISABLED = "webhook.disabled"
+    WEBHOOK_TEST = "webhook.test"  # the ping itself: delivered, never in the ledger
 
 
 @dataclass(slots=True)

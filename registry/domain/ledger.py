@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.domain import events
+from registry.domain import events, webhooks
 from registry.orm.audit import AuditChainHead, AuditEvent
 from registry.orm.base import utcnow
 
@@ -64,10 +64,19 @@ def hash_of(row: Any) -> str:
 
 
 def append_pending(session: Session) -> None:
-    """before_commit hook: move the session's staged events onto the chain."""
+    """before_commit hook: move the session's staged events onto the chain, and write the
+    webhook deliveries they call for (the outbox) in the same transaction.
+
+    SQLAlchemy fires before_commit for a savepoint's release too. Appending then would put
+    the events staged so far, the outer transaction's included, inside that savepoint's
+    parent, where rolling back an enclosing savepoint would take them away while the changes
+    they record stay: so only the real commit appends.
+    """
+    if session.in_nested_transaction():
+        return
     pending = events.take_pending(session)
     if pending:
-        append(session, pending)
+        webhooks.write_outbox(session, append(session, pending))
 
 
 def lock_chain(session: Session) -> AuditChainHead:

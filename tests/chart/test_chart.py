@@ -38,9 +38,6 @@ MANAGED_SECRET = (
     "--set",
     "secrets.redisUrl=redis://redis:6379/0",
 )
-# Variables the chart sets for settings that the webhooks work (issue 6) declares.
-PENDING_SETTINGS = {"MODELGATE_REDIS_URL", "MODELGATE_WEBHOOK_SIGNING_KEY"}
-PENDING_COMMANDS = {("worker",), ("beat",)}
 
 
 def _find_helm() -> str | None:
@@ -352,15 +349,13 @@ def test_every_modelgate_variable_the_chart_sets_is_a_setting(managed):
     for template in pod_templates(managed).values():
         for c in template["spec"]["containers"]:
             names |= set(env_of(c))
-    assert {n for n in names if n.startswith("MODELGATE_")} - declared <= PENDING_SETTINGS
+    assert {n for n in names if n.startswith("MODELGATE_")} - declared == set()
 
 
 def test_the_chart_runs_commands_the_cli_has(default):
     for name in ("migrate", "worker", "beat"):
         program, *words = container(default, name)["command"]
         assert program == "modelgate"
-        if tuple(words) in PENDING_COMMANDS:
-            continue  # `modelgate worker` and `beat` come with the webhooks work (issue 6)
         group: Any = cli
         for word in words:
             group = group.commands[word]

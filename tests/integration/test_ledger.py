@@ -100,6 +100,26 @@ def test_a_rolled_back_savepoint_takes_only_its_own_events(app):
     assert ("model.updated", "kept") not in names
 
 
+def test_a_savepoint_released_inside_one_rolled_back_keeps_the_outer_events(app):
+    """SQLAlchemy fires before_commit when a savepoint is released: appending the events
+    then would move the outer transaction's into the enclosing savepoint, and rolling that
+    back would lose them while their changes stay."""
+    from registry.domain import registered_models
+    from registry.domain.principal import system
+
+    with app.app_context():
+        session = db.session
+        registered_models.create_model(session, system(), name="kept")
+        with session.begin_nested() as savepoint:
+            # create_model releases a savepoint of its own (for the unique-name race).
+            registered_models.create_model(session, system(), name="discarded")
+            savepoint.rollback()
+        session.commit()
+        models = session.execute(sa.text("SELECT name FROM registered_models")).scalars().all()
+    assert models == ["kept"]
+    assert [(r.event, r.model) for r in events(app)] == [("model.created", "kept")]
+
+
 def events_of(app):
     with app.app_context():
         return db.session.execute(sa.select(AuditEvent).order_by(AuditEvent.seq)).scalars().all()

@@ -81,8 +81,8 @@ MODELGATE_BOOTSTRAP_TOKEN: {{ . | quote }}
 {{- with $s.metricsToken }}
 MODELGATE_METRICS_TOKEN: {{ . | quote }}
 {{- end }}
-{{- with $s.webhookSigningKey }}
-MODELGATE_WEBHOOK_SIGNING_KEY: {{ . | quote }}
+{{- with $s.webhookEncryptionKey }}
+MODELGATE_WEBHOOK_ENCRYPTION_KEY: {{ . | quote }}
 {{- end }}
 {{- with $s.oidc.issuer }}
 MODELGATE_OIDC_ISSUER: {{ . | quote }}

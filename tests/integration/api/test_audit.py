@@ -57,6 +57,14 @@ EXPECTED_EVENTS = {
     ("delete", "/api/v1/tokens/{token_id}"): ["token.revoked"],
     ("post", "/api/v1/role-bindings"): ["role_binding.created"],
     ("delete", "/api/v1/role-bindings/{binding_id}"): ["role_binding.deleted"],
+    ("post", "/api/v1/webhooks"): ["webhook.created"],
+    ("patch", "/api/v1/webhooks/{webhook_id}"): ["webhook.updated"],
+    ("delete", "/api/v1/webhooks/{webhook_id}"): ["webhook.deleted"],
+    ("post", "/api/v1/webhooks/{webhook_id}/rotate-secret"): ["webhook.secret_rotated"],
+    ("post", "/api/v1/webhooks/{webhook_id}/test"): ["webhook.tested"],
+    ("post", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): [
+        "webhook.redelivered"
+    ],
 }
 
 

@@ -46,10 +46,20 @@ def build_world(
     binding = registry.post(
         "/api/v1/role-bindings", {"subject": "user:x", "role": "viewer"}, expect=201
     ).get_json()
+    webhook = registry.post(
+        "/api/v1/webhooks", {"url": "https://hooks.example.com/in", "events": ["*"]}, expect=201
+    ).get_json()
+    delivery = registry.post(f"/api/v1/webhooks/{webhook['id']}/test", expect=202).get_json()
     return World(
         registry,
         requester,
-        {"request": pending["id"], "token": token["id"], "binding": binding["id"]},
+        {
+            "request": pending["id"],
+            "token": token["id"],
+            "binding": binding["id"],
+            "webhook": webhook["id"],
+            "delivery": delivery["delivery_id"],
+        },
     )
 
 
@@ -154,6 +164,39 @@ SAMPLES: dict[tuple[str, str], Any] = {
     ),
     ("delete", "/api/v1/role-bindings/{binding_id}"): lambda w: (
         f"/api/v1/role-bindings/{w.ids['binding']}",
+        None,
+    ),
+    ("get", "/api/v1/webhooks"): lambda w: ("/api/v1/webhooks", None),
+    ("post", "/api/v1/webhooks"): lambda w: (
+        "/api/v1/webhooks",
+        {"url": "https://hooks.example.com/new", "events": ["model.*"]},
+    ),
+    ("get", "/api/v1/webhooks/{webhook_id}"): lambda w: (
+        f"/api/v1/webhooks/{w.ids['webhook']}",
+        None,
+    ),
+    ("patch", "/api/v1/webhooks/{webhook_id}"): lambda w: (
+        f"/api/v1/webhooks/{w.ids['webhook']}",
+        {"description": "d"},
+    ),
+    ("delete", "/api/v1/webhooks/{webhook_id}"): lambda w: (
+        f"/api/v1/webhooks/{w.ids['webhook']}",
+        None,
+    ),
+    ("post", "/api/v1/webhooks/{webhook_id}/rotate-secret"): lambda w: (
+        f"/api/v1/webhooks/{w.ids['webhook']}/rotate-secret",
+        {},
+    ),
+    ("post", "/api/v1/webhooks/{webhook_id}/test"): lambda w: (
+        f"/api/v1/webhooks/{w.ids['webhook']}/test",
+        None,
+    ),
+    ("get", "/api/v1/webhooks/{webhook_id}/deliveries"): lambda w: (
+        f"/api/v1/webhooks/{w.ids['webhook']}/deliveries",
+        None,
+    ),
+    ("post", "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver"): lambda w: (
+        f"/api/v1/webhooks/{w.ids['webhook']}/deliveries/{w.ids['delivery']}/redeliver",
         None,
     ),
 }

@@ -1,0 +1,72 @@
+"""The embedded worker: without Redis, a thread in each API process does what Celery and
+beat do otherwise, from the same outbox table and with the same claims (so several API
+processes share the work without sending a delivery twice):
+
+- sends the deliveries a commit just wrote (woken by the after-commit hook),
+- sends retries and anything left behind, every MODELGATE_WEBHOOK_SWEEP_SECONDS,
+- records expired transition requests, every minute.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from flask import Flask
+
+from registry import outbox
+from registry.delivery import deliver
+from registry.domain import transitions, webhooks
+from registry.extensions import db
+
+log = logging.getLogger("modelgate.background")
+EXPIRY_EVERY = 60.0
+
+
+class EmbeddedWorker(threading.Thread):
+    def __init__(self, app: Flask) -> None:
+        super().__init__(name="modelgate-embedded-worker", daemon=True)
+        self.app = app
+        self.stopping = threading.Event()
+        self._last_expiry = 0.0
+
+    def stop(self) -> None:
+        self.stopping.set()
+        outbox.runtime(self.app).wake.set()
+
+    def run(self) -> None:
+        hooks = outbox.runtime(self.app)
+        while not self.stopping.is_set():
+            hooks.wake.wait(timeout=hooks.sweep_seconds)
+            hooks.wake.clear()
+            if self.stopping.is_set():
+                return
+            with self.app.app_context():
+                try:
+                    self.tick(hooks)
+                except Exception:  # noqa: BLE001 - a bad tick must not kill the thread
+                    log.exception("embedded worker tick failed")
+                    db.session.rollback()
+                finally:
+                    db.session.remove()
+
+    def tick(self, hooks: outbox.Webhooks) -> None:
+        ids = webhooks.due(db.session, redispatch_after=0)
+        db.session.commit()
+        for delivery_id in ids:
+            deliver(db.session, delivery_id, hooks.box, hooks.target, hooks.schedule)
+        if time.monotonic() - self._last_expiry > EXPIRY_EVERY:
+            self._last_expiry = time.monotonic()
+            transitions.expire_due(db.session)
+            db.session.commit()
+
+
+def start(app: Flask) -> EmbeddedWorker | None:
+    """Start the thread unless Celery does this work (MODELGATE_REDIS_URL is set)."""
+    if app.config.get("REDIS_URL"):
+        return None
+    worker = EmbeddedWorker(app)
+    worker.start()
+    app.extensions["modelgate.embedded_worker"] = worker
+    return worker

@@ -1,0 +1,175 @@
+"""Sending one webhook delivery over HTTP, safely, and the loop that drives claims.
+
+The target is checked on the address actually connected to: the host is resolved once,
+every address it resolves to must be allowed (by default no loopback, private, link-local,
+metadata, multicast or reserved address: a webhook is how an outsider with an admin token
+would otherwise probe the cluster), and the connection is made to that checked address
+while TLS still verifies the certificate for the host name. Redirects are not followed
+and the response is read only up to a cap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import ipaddress
+import logging
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import urllib3
+from sqlalchemy.orm import Session
+
+from registry.domain import webhooks
+from registry.domain.webhooks import Claim, Outcome, Result, SecretBox
+
+log = logging.getLogger("modelgate.webhooks")
+
+# Cloud instance-metadata endpoints, refused even where private ranges are allowed.
+METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a subscriber may be: the address rules and the HTTP timeouts."""
+
+    allow_loopback: bool = False
+    allow_private: bool = False
+    timeout: float = 10.0
+
+    @property
+    def lease(self) -> dt.timedelta:
+        """How long a claim holds: one whole attempt (bounded by ``timeout``) and slack."""
+        return dt.timedelta(seconds=2 * self.timeout + 10)
+
+    def refuses(self, address: str) -> str | None:
+        ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        if ip in METADATA:
+            return "a cloud metadata address"
+        if ip.is_loopback:
+            return None if self.allow_loopback else "a loopback address"
+        if ip.is_link_local:
+            return "a link-local address"
+        if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
+            return "a reserved address"
+        if ip.is_private or not ip.is_global:
+            return None if self.allow_private else "a private address"
+        return None
+
+
+def send(url: str, body: str, headers: dict[str, str], target: Target) -> Result:
+    """POST ``body`` to ``url``; never raises, always says what happened."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        return Result(error=f"cannot resolve {host!r}: {exc}")
+    addresses = sorted({info[4][0] for info in infos})
+    for address in addresses:
+        reason = target.refuses(address)
+        if reason is not None:
+            return Result(
+                error=f"refused: {host!r} resolves to {address}, {reason}", retryable=False
+            )
+    address = addresses[0]
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    # ``total`` bounds the whole attempt, so a receiver that answers byte by byte cannot hold
+    # a sender (and its claim) longer than the timeout.
+    timeout = urllib3.Timeout(total=target.timeout, connect=min(5.0, target.timeout))
+    if parts.scheme == "https":
+        pool: urllib3.HTTPConnectionPool = urllib3.HTTPSConnectionPool(
+            address,
+            port,
+            server_hostname=host,
+            assert_hostname=host,
+            cert_reqs="CERT_REQUIRED",
+            timeout=timeout,
+            retries=False,
+            maxsize=1,
+        )
+    else:
+        pool = urllib3.HTTPConnectionPool(address, port, timeout=timeout, retries=False, maxsize=1)
+    host_header = host if parts.port is None else f"{host}:{parts.port}"
+    started = time.perf_counter()
+    try:
+        response = pool.urlopen(
+            "POST",
+            path,
+            body=body.encode(),
+            headers={**headers, "host": host_header},
+            redirect=False,
+            preload_content=False,
+            retries=False,
+        )
+        snippet = response.read(webhooks.SNIPPET, decode_content=False)
+        response.release_conn()
+    except urllib3.exceptions.HTTPError as exc:
+        return Result(latency_ms=_ms(started), error=f"{type(exc).__name__}: {exc}")
+    finally:
+        pool.close()
+    status = response.status
+    error = None
+    if 300 <= status < 400:
+        error = f"redirect to {response.headers.get('location', '?')} not followed"
+    return Result(
+        status=status,
+        latency_ms=_ms(started),
+        error=error,
+        snippet=snippet.decode("utf-8", "replace"),
+        retry_after=_retry_after(response.headers.get("retry-after")),
+    )
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def deliver(
+    session: Session, delivery_id: int, box: SecretBox, target: Target, schedule: Sequence[float]
+) -> Outcome | None:
+    """Claim, send and record one delivery; None when it was not ours to send.
+
+    Two short transactions around the HTTP call, never one held open across it: the claim
+    (a lease) is committed first, the outcome afterwards.
+    """
+    claimed: Claim | None = webhooks.claim(session, delivery_id, box, lease=target.lease)
+    session.commit()
+    if claimed is None:
+        return None
+    result = send(
+        claimed.url, claimed.body, webhooks.headers_for(claimed, int(time.time())), target
+    )
+    outcome = webhooks.record_result(session, delivery_id, result, schedule)
+    session.commit()
+    log.info(
+        "webhook delivery %s to webhook %s: %s (status %s%s)",
+        delivery_id,
+        claimed.webhook_id,
+        outcome.state,
+        result.status,
+        f", {result.error}" if result.error else "",
+    )
+    return outcome

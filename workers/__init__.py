@@ -1,0 +1,1 @@
+"""Celery workers: webhook delivery and the periodic sweeps, over Redis."""
