@@ -34,6 +34,7 @@ from registry.domain import (
     registered_models,
     transitions,
     versions,
+    webhooks,
 )
 from registry.domain.errors import DomainError, InvalidArgument, Unauthenticated
 from registry.domain.events import EventType
@@ -97,7 +98,6 @@ def _navigation() -> dict[str, Any]:
         "principal": principal,
         "may_audit": permissions.can(principal, Action.READ_AUDIT),
         "may_admin": permissions.can(principal, Action.ADMIN),
-        "has_webhooks": "ui.webhooks_page" in current_app.view_functions,
     }
 
 
@@ -349,6 +349,41 @@ def audit_export(fmt: str) -> Response:
         stream_with_context(body),
         mimetype=mimetype,
         headers={"Content-Disposition": f'attachment; filename="modelgate-audit.{fmt}"'},
+    )
+
+
+# --------------------------------------------------------------------------- webhooks (admins)
+
+
+@bp.get("/webhooks")
+@signed_in
+def webhooks_page() -> tuple[str, int]:
+    subscriptions = webhooks.list_webhooks(db.session, session.current())
+    return render("webhooks.html", webhooks=subscriptions)
+
+
+@bp.get("/webhooks/<id:webhook_id>")
+@signed_in
+def webhook(webhook_id: int) -> tuple[str, int]:
+    principal = session.current()
+    info = webhooks.get_webhook(db.session, principal, webhook_id)
+    state = _text("state", 20)
+    filters = {"webhook": webhook_id, "state": state}
+    tokens = page_tokens()
+    page = webhooks.list_deliveries(
+        db.session,
+        principal,
+        webhook_id,
+        state=state,
+        max_results=25,
+        after=tokens.decode("ui-deliveries", request.args.get("page"), filters),
+    )
+    return render(
+        "webhook.html",
+        webhook=info,
+        deliveries=page.items,
+        state=state or "",
+        next_page=tokens.encode("ui-deliveries", page.next_cursor, filters),
     )
 
 

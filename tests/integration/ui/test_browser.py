@@ -41,6 +41,7 @@ CHROMIUM_ARGS = [
 ]
 SHOTS = ROOT / "build" / "screenshots"
 SECRET = "browser-test-secret-key"
+WEBHOOK = "https://hooks.example.com/deploys"
 
 pytestmark = pytest.mark.postgres
 
@@ -153,6 +154,8 @@ class Console:
 
 
 def test_two_leads_approve_a_promotion_in_the_browser(chromium, server):
+    # Its deliveries cannot arrive (the machine's network is closed): the page shows that.
+    api(server, "POST", "/api/v1/webhooks", {"url": WEBHOOK, "events": ["model_version.*"]})
     request_id = pending_promotion(server)
     tokens = server["tokens"]
 
@@ -211,6 +214,14 @@ def test_two_leads_approve_a_promotion_in_the_browser(chromium, server):
         auditor.page.get_by_role("link", name="CSV").click()
     assert "transition_request.applied" in Path(download.value.path()).read_text()
     auditor.close()
+
+    admin = Console(chromium, server["base"])
+    admin.sign_in(tokens["admin"])
+    admin.page.get_by_role("navigation").get_by_role("link", name="Webhooks").click()
+    admin.page.get_by_role("link", name=WEBHOOK).click()
+    assert "Recent deliveries" in admin.page.inner_text("main")
+    admin.shot("webhook")
+    admin.close()
 
 
 def test_the_inbox_works_by_keyboard_and_on_a_phone(chromium, server):
