@@ -39,7 +39,7 @@ def _fernet() -> Fernet:
 def sign_in(token: str) -> Principal:
     """Check ``token`` and start a session for its holder; Unauthenticated if it fails."""
     principal = auth.authenticate_token(token, fresh=True)
-    session.clear()  # a new session id for a new sign-in (no fixation of an old one)
+    session.clear()  # nothing from before the sign-in (an OIDC state, a flash) carries over
     session.permanent = True
     session[KEY] = _fernet().encrypt(token.encode()).decode()
     g.principal = principal
