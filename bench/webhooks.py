@@ -114,7 +114,8 @@ def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
+    """Celery's warm shutdown: the pool finishes (and records) what it is sending."""
+    process.send_signal(signal.SIGTERM)
     process.wait(timeout=60)
 
 

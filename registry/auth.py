@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from authlib.oauth2 import OAuth2Error
 from flask import current_app, g, request
 
+from registry import idempotent
 from registry.authentication import Authenticator, resource_protector
 from registry.domain import permissions
 from registry.domain.errors import PermissionDenied, Unauthenticated
@@ -66,7 +67,9 @@ def requires(action: Action, *, basic_auth: bool = False) -> Callable[[F], F]:
     def decorator(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            authorize(action, basic_auth=basic_auth)
+            principal = authorize(action, basic_auth=basic_auth)
+            if idempotent.wanted():
+                return idempotent.run(principal, lambda: view(*args, **kwargs))
             return view(*args, **kwargs)
 
         setattr(wrapper, ATTRIBUTE, action.value)

@@ -4,7 +4,7 @@ processes share the work without sending a delivery twice):
 
 - sends the deliveries a commit just wrote (woken by the after-commit hook),
 - sends retries and anything left behind, every MODELGATE_WEBHOOK_SWEEP_SECONDS,
-- records expired transition requests, every minute.
+- records expired transition requests and forgets day-old idempotency keys, every minute.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from flask import Flask
 
 from registry import outbox
 from registry.delivery import deliver
-from registry.domain import transitions, webhooks
+from registry.domain import idempotency, transitions, webhooks
 from registry.extensions import db
 
 log = logging.getLogger("modelgate.background")
@@ -59,6 +59,7 @@ class EmbeddedWorker(threading.Thread):
         if time.monotonic() - self._last_expiry > EXPIRY_EVERY:
             self._last_expiry = time.monotonic()
             transitions.expire_due(db.session)
+            idempotency.purge_expired(db.session)
             db.session.commit()
 
 

@@ -31,7 +31,7 @@ def make_celery(flask_app: Flask) -> Celery:
         "modelgate",
         broker=config["REDIS_URL"],
         task_cls=FlaskTask,
-        include=["workers.tasks.webhooks", "workers.tasks.approvals"],
+        include=["workers.tasks.webhooks", "workers.tasks.approvals", "workers.tasks.housekeeping"],
     )
     celery.conf.update(
         # A task is acknowledged when it finishes, so a worker killed mid-task leaves it for

@@ -15,4 +15,8 @@ def beat_schedule(config: Any) -> dict[str, dict[str, Any]]:
             "task": "workers.tasks.approvals.expire",
             "schedule": 60.0,
         },
+        "purge-expired-idempotency-keys": {
+            "task": "workers.tasks.housekeeping.purge",
+            "schedule": 3600.0,
+        },
     }

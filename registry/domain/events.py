@@ -127,8 +127,13 @@ def discard_rolled_back(session: Session, previous_transaction: SessionTransacti
 
 def install() -> None:
     """Hook the ledger into every Session's commit. Safe to call more than once."""
-    from registry.domain import ledger  # a cycle otherwise: ledger imports this module
+    from registry.domain import (
+        idempotency,
+        ledger,  # a cycle otherwise: ledger imports this module
+    )
 
+    if not sa.event.contains(Session, "before_commit", idempotency.write_pending):
+        sa.event.listen(Session, "before_commit", idempotency.write_pending)
     if not sa.event.contains(Session, "before_commit", ledger.append_pending):
         sa.event.listen(Session, "before_commit", ledger.append_pending)
         sa.event.listen(Session, "after_soft_rollback", discard_rolled_back)

@@ -553,7 +553,6 @@ def record_result(
     )
     if delivery is None:
         return Outcome("failed")
-    webhook = session.get(Webhook, delivery.webhook_id, with_for_update=True)
     session.add(
         DeliveryAttempt(
             delivery_id=delivery.id,
@@ -571,8 +570,13 @@ def record_result(
         return Outcome(delivery.state)
     if result.status is not None and 200 <= result.status < 300:
         delivery.state, delivery.delivered_at = "delivered", now
-        if webhook is not None:
-            webhook.failure_streak = 0
+        # No lock on the subscription unless its streak must end: successes to one
+        # subscriber, recorded by many workers at once, must not queue on its row.
+        session.execute(
+            sa.update(Webhook)
+            .where(Webhook.id == delivery.webhook_id, Webhook.failure_streak != 0)
+            .values(failure_streak=0)
+        )
         return Outcome("delivered")
     retryable = result.retryable and (
         result.status is None or result.status >= 500 or result.status in (408, 429)
@@ -586,6 +590,7 @@ def record_result(
         return Outcome("pending", retry_in=delay)
     delivery.state = "failed"
     disabled = False
+    webhook = session.get(Webhook, delivery.webhook_id, with_for_update=True)
     if webhook is not None:
         webhook.failure_streak += 1
         exhausted = retryable  # every retry of the schedule failed

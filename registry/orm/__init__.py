@@ -2,6 +2,7 @@
 
 from registry.orm.audit import AuditChainHead, AuditEvent
 from registry.orm.base import Base
+from registry.orm.idempotency import IdempotencyKey
 from registry.orm.identity import ApiToken, RoleBinding
 from registry.orm.model_version import ModelVersion, ModelVersionTag
 from registry.orm.registered_model import ModelAlias, RegisteredModel, RegisteredModelTag
@@ -14,6 +15,7 @@ __all__ = [
     "AuditChainHead",
     "Comment",
     "DeliveryAttempt",
+    "IdempotencyKey",
     "AuditEvent",
     "Base",
     "ModelAlias",

@@ -42,6 +42,20 @@ class ErrorOut(ma.Schema):
     request_id = fields.String(metadata={"description": "Quote it when reporting a problem."})
 
 
+class ShownOnce(ma.Schema):
+    """A representation with a secret that only the answer creating it carries: the fields
+    named in SHOWN_ONCE are left out, not null, when there is no value to show."""
+
+    SHOWN_ONCE: tuple[str, ...] = ()
+
+    @ma.post_dump
+    def _leave_out_secrets_not_shown(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
+        for name in self.SHOWN_ONCE:
+            if data.get(name) is None:
+                data.pop(name, None)
+        return data
+
+
 class TagIn(ma.Schema):
     value = fields.String(required=True)
 

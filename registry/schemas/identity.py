@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from registry.schemas.common import UTCTime
+from registry.schemas.common import ShownOnce, UTCTime
 
 ROLES = ["viewer", "contributor", "approver", "auditor", "admin"]
 STAGES = ["None", "Staging", "Production", "Archived"]
@@ -41,7 +41,8 @@ class TokenIn(ma.Schema):
     owner = fields.String(metadata={"description": "Who answers for it (default: you)."})
 
 
-class TokenOut(ma.Schema):
+class TokenOut(ShownOnce):
+    SHOWN_ONCE = ("token",)
     id = fields.Integer()
     name = fields.String()
     token = fields.String(metadata={"description": "The secret: in the creation answer only."})

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from registry.schemas.common import PageArgs, UTCTime
+from registry.schemas.common import PageArgs, ShownOnce, UTCTime
 
 STATES = ["pending", "delivered", "failed"]
 
@@ -39,7 +37,8 @@ class WebhookPatch(ma.Schema):
     databricks_signature = fields.Boolean()
 
 
-class WebhookOut(ma.Schema):
+class WebhookOut(ShownOnce):
+    SHOWN_ONCE = ("secret",)
     id = fields.Integer()
     url = fields.String()
     events = fields.List(fields.String())
@@ -59,12 +58,6 @@ class WebhookOut(ma.Schema):
     created_at = UTCTime()
     created_by = fields.String()
     updated_at = UTCTime()
-
-    @ma.post_dump
-    def _secret_only_when_new(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
-        if data.get("secret") is None:
-            data.pop("secret", None)
-        return data
 
 
 class WebhookList(ma.Schema):
