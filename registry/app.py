@@ -18,6 +18,7 @@ from registry import (
     observability,
     outbox,
     ratelimit,
+    ui,
 )
 from registry.domain import events, policy_files
 from registry.extensions import db, migrate
@@ -64,6 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["modelgate.api"] = api.init_app(app)
     mlflow.init_app(app)
     outbox.init_app(app)
+    ui.init_app(app)
     errors.register(app)
     return app
 

@@ -41,7 +41,12 @@ FRAMEWORK_ROUTES = {
     "static": PUBLIC,
     "api-docs.openapi_json": PUBLIC,
     "api-docs.openapi_swagger_ui": PUBLIC,
+    "ui.static": PUBLIC,  # the console's stylesheet and script
 }
+
+# Console pages: the signed-in person's token, kept in the session cookie, is checked again on
+# every page (registry.ui.session), and the domain makes the same checks as for the API.
+CONSOLE = "console_session"
 
 
 def _document(wrapper: Any, permission: str) -> None:
@@ -164,9 +169,24 @@ def authenticate(*, basic_auth: bool = False) -> Principal:
             principal = protector.acquire_token()
         except OAuth2Error as exc:  # Authlib's own refusals (malformed header and the like)
             raise Unauthenticated(exc.description or "The bearer token is not valid.") from None
+    _note_use(principal)
+    return principal
+
+
+def authenticate_token(token: str, *, fresh: bool = False) -> Principal:
+    """The caller behind a token the request carries some other way than in its headers (the
+    console keeps it in its session); Unauthenticated when it no longer verifies. ``fresh``
+    bypasses the per-process cache, so a revocation takes effect at the next page."""
+    authenticator = current_app.extensions["modelgate.authenticator"]
+    principal: Principal = authenticator.authenticate(db.session, token, fresh=fresh)
+    _note_use(principal)
+    return principal
+
+
+def _note_use(principal: Principal) -> None:
+    authenticator = current_app.extensions["modelgate.authenticator"]
     if principal.token_id is not None and authenticator.due_for_use_record(principal.token_id):
         g.modelgate_token_used = principal.token_id
-    return principal
 
 
 def _basic_password(credentials: str) -> str:

@@ -165,6 +165,43 @@ SETTINGS: tuple[Setting, ...] = (
         "allowed, e.g. `realm_access.roles`); empty disables it.",
     ),
     Setting(
+        "OIDC_CLIENT_ID",
+        _str,
+        None,
+        "Client id of the web console at the identity provider. Set with the issuer, the "
+        "console signs people in with the authorization-code flow (PKCE); unset, its sign-in "
+        "page asks for an API token.",
+        production="the console's client registration",
+    ),
+    Setting(
+        "OIDC_CLIENT_SECRET",
+        _str,
+        None,
+        "Client secret of the web console (unset for a public client, which PKCE still protects).",
+        secret=True,
+        production="from a Secret, when the client is confidential",
+    ),
+    Setting(
+        "OIDC_SCOPES",
+        _str,
+        "openid profile email",
+        "Scopes the console asks the identity provider for, space-separated.",
+    ),
+    Setting(
+        "CONSOLE_SECURE_COOKIES",
+        _bool,
+        False,
+        "Mark the console's session cookie `Secure` (sent over HTTPS only).",
+        production="`true` (serve the console over HTTPS)",
+    ),
+    Setting(
+        "CONSOLE_SESSION_HOURS",
+        _positive_int,
+        8,
+        "How long a console sign-in lasts. Each page still checks the token behind it, so a "
+        "revoked token ends the session at once.",
+    ),
+    Setting(
         "AUTH_CACHE_SECONDS",
         _float,
         10.0,
@@ -402,6 +439,11 @@ def _check_oidc(values: dict[str, Any]) -> None:
         raise ConfigError(
             f"{PREFIX}OIDC_ALGORITHMS: only asymmetric algorithms are accepted "
             f"({', '.join(sorted(ASYMMETRIC))}); refused: {sorted(refused)}"
+        )
+    if values["OIDC_CLIENT_ID"] and not values["OIDC_ISSUER"]:
+        raise ConfigError(
+            f"{PREFIX}OIDC_CLIENT_ID needs {PREFIX}OIDC_ISSUER: the console signs people in "
+            "with that provider."
         )
     token = values["BOOTSTRAP_TOKEN"]
     if token is not None and len(token) < 16:

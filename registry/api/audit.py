@@ -89,16 +89,20 @@ class Export(MethodView):
         """
         filters = _filters(args)
         events = audit.iterate(db.session, current_principal(), filters)
-        if args["format"] == "csv":
-            body, mimetype, suffix = csv_chunks(events), "text/csv", "csv"
-        else:
-            body = (audit.canonical_line(e) + "\n" for e in events)
-            mimetype, suffix = "application/x-ndjson", "ndjson"
+        suffix = args["format"]
+        body, mimetype = export_body(events, suffix)
         return Response(
             stream_with_context(body),
             mimetype=mimetype,
             headers={"Content-Disposition": f'attachment; filename="modelgate-audit.{suffix}"'},
         )
+
+
+def export_body(events: Iterator[audit.EventInfo], fmt: str) -> tuple[Iterator[str], str]:
+    """The export's text in pieces, and its media type: ``csv`` or ``ndjson``."""
+    if fmt == "csv":
+        return csv_chunks(events), "text/csv"
+    return (audit.canonical_line(e) + "\n" for e in events), "application/x-ndjson"
 
 
 def csv_chunks(events: Iterator[audit.EventInfo]) -> Iterator[str]:

@@ -200,8 +200,15 @@ def query(
 def iterate(
     session: Session, principal: Principal, filters: Filters, chunk: int = CHUNK
 ) -> Iterator[EventInfo]:
-    """Every matching event, oldest first, fetched in chunks: flat memory for any count."""
+    """Every matching event, oldest first, fetched in chunks: flat memory for any count.
+
+    The permission is checked now, not when the first event is asked for, so a refusal comes
+    before a streamed response has started."""
     permissions.require(principal, Action.READ_AUDIT)
+    return _chunks(session, filters, chunk)
+
+
+def _chunks(session: Session, filters: Filters, chunk: int) -> Iterator[EventInfo]:
     bounds = _seq_bounds(session, filters)
     if bounds is None:
         return

@@ -1029,10 +1029,7 @@ def list_requests(
 
     def narrow(stmt: sa.Select[Any]) -> sa.Select[Any]:
         if state == "pending":
-            stmt = stmt.where(
-                TransitionRequest.state == "pending",
-                sa.or_(TransitionRequest.expires_at.is_(None), TransitionRequest.expires_at > now),
-            )
+            stmt = stmt.where(_awaiting(now))
         elif state == "expired":
             stmt = stmt.where(
                 sa.or_(
@@ -1055,6 +1052,14 @@ def list_requests(
 
     rows = _select(session, principal, policies, now, narrow, limit=limit + 1)
     return paginate(rows, limit, lambda r: {"id": r.id})
+
+
+def _awaiting(now: dt.datetime) -> Any:
+    """Pending and not yet past its expiry (the sweep may not have recorded it yet)."""
+    return sa.and_(
+        TransitionRequest.state == "pending",
+        sa.or_(TransitionRequest.expires_at.is_(None), TransitionRequest.expires_at > now),
+    )
 
 
 def _select(
@@ -1127,3 +1132,118 @@ def close_pending(
                 EventType.REQUEST_CANCELLED,
                 reason=reason,
             )
+
+
+# --------------------------------------------------------------------------- the console
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """One thing the governing policy checks, and whether the request passes it now."""
+
+    check: str
+    label: str
+    passed: bool
+    message: str | None = None
+
+
+def _matching(failed: list[Check], kind: str, **fields: Any) -> Check | None:
+    for item in failed:
+        if item["check"] == kind and all(item.get(k) == v for k, v in fields.items()):
+            return item
+    return None
+
+
+def request_checks(
+    session: Session,
+    principal: Principal,
+    policies: PolicySet,
+    request_id: int,
+    now: dt.datetime | None = None,
+) -> list[CheckResult]:
+    """Every check the policy governing a request makes, passed or failed as things stand.
+
+    The failures come from the very checks :func:`approve` runs before applying (gates,
+    freeze windows, stage exclusivity); the passes are the rest of what the policy lists,
+    and the quorum comes last. Raises NotFound when the caller cannot see the request.
+    """
+    now = now or utcnow()
+    info = get_request(session, principal, policies, request_id, now)
+    from_stage = Stage(info.from_stage)
+    governing = policies.for_transition(info.name, from_stage, Stage(info.to_stage))
+    if governing is None:
+        check = policy.no_policy(info.name, from_stage, Stage(info.to_stage))
+        return [CheckResult("no_policy", "A policy governs this move", False, check["message"])]
+    req = session.get(TransitionRequest, info.id)
+    assert req is not None  # get_request found it
+    model = session.get(RegisteredModel, req.model_id)
+    row = session.get(ModelVersion, req.version_id)
+    assert model is not None  # the foreign keys guarantee both
+    assert row is not None
+    failed = _policy_checks(
+        session, governing, model, row, req.archive_existing_versions, _overridden(req, now), now
+    )
+    results: list[tuple[str, str, Check | None]] = []
+    for key, allowed in governing.required_tags.items():
+        wanted = f" in {', '.join(allowed)}" if allowed else ""
+        results.append(
+            ("required_tag", f"Tag {key}{wanted}", _matching(failed, "required_tag", key=key))
+        )
+    if governing.require_description:
+        results.append(
+            ("required_description", "Has a description", _matching(failed, "required_description"))
+        )
+    for gate in governing.metrics:
+        results.append(
+            ("metric", gate.expression, _matching(failed, "metric", expression=gate.expression))
+        )
+    if governing.source_schemes is not None:
+        schemes = ", ".join(sorted(governing.source_schemes))
+        results.append(
+            ("source_scheme", f"Source is {schemes}", _matching(failed, "source_scheme"))
+        )
+    for window in governing.freeze:
+        results.append(
+            (
+                "freeze",
+                f"Not frozen ({window.name}: {window.describe()})",
+                _matching(failed, "freeze", window=window.name),
+            )
+        )
+    if governing.exclusive:
+        label = f"{governing.stage.value} holds one version" + (
+            " (the incumbent is archived)" if req.archive_existing_versions else ""
+        )
+        results.append(("exclusive_stage", label, _matching(failed, "exclusive_stage")))
+    checks = [
+        CheckResult(kind, label, problem is None, problem["message"] if problem else None)
+        for kind, label, problem in results
+    ]
+    counted = _counted(req, governing)
+    who = ", ".join(sorted(r.value for r in governing.approver_roles))
+    checks.append(
+        CheckResult(
+            "approvals",
+            f"{counted} of {governing.min_approvals} approval(s) from: {who}"
+            + (" (not the requester)" if governing.forbid_self_approval else ""),
+            counted >= governing.min_approvals,
+        )
+    )
+    return checks
+
+
+def pending_counts(
+    session: Session, principal: Principal, names: Sequence[str], now: dt.datetime | None = None
+) -> dict[str, int]:
+    """How many requests await a decision on each of the named models the caller may read."""
+    now = now or utcnow()
+    visible = [n for n in names if permissions.can(principal, Action.READ, n)]
+    if not visible:
+        return {}
+    rows = session.execute(
+        sa.select(RegisteredModel.name, sa.func.count(TransitionRequest.id))
+        .join(TransitionRequest, TransitionRequest.model_id == RegisteredModel.id)
+        .where(RegisteredModel.name.in_(visible), _awaiting(now))
+        .group_by(RegisteredModel.name)
+    ).all()
+    return {name: count for name, count in rows}

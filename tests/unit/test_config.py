@@ -49,6 +49,19 @@ def test_oidc_settings_are_checked(tmp_path):
         config.load({"MODELGATE_OIDC_ALGORITHMS": "RS256,HS256"}, workdir=tmp_path)
     with pytest.raises(config.ConfigError, match="16 characters"):
         config.load({"MODELGATE_BOOTSTRAP_TOKEN": "short"}, workdir=tmp_path)
+    with pytest.raises(config.ConfigError, match="OIDC_CLIENT_ID needs"):
+        config.load({"MODELGATE_OIDC_CLIENT_ID": "console"}, workdir=tmp_path)
+
+
+def test_console_settings_parse(tmp_path):
+    loaded = config.load(
+        {"MODELGATE_CONSOLE_SECURE_COOKIES": "true", "MODELGATE_CONSOLE_SESSION_HOURS": "2"},
+        workdir=tmp_path,
+    )
+    assert loaded["CONSOLE_SECURE_COOKIES"] is True
+    assert loaded["CONSOLE_SESSION_HOURS"] == 2
+    with pytest.raises(config.ConfigError, match="CONSOLE_SESSION_HOURS"):
+        config.load({"MODELGATE_CONSOLE_SESSION_HOURS": "0"}, workdir=tmp_path)
 
 
 def test_overrides_win_over_the_environment(tmp_path):

@@ -8,8 +8,10 @@ import hmac
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from joserfc import jwt
@@ -30,20 +32,38 @@ class IdentityProvider:
             ECKey.generate_key("P-256", parameters={"kid": "ec-1", "alg": "ES256"}),
         ]
         self.jwks_fetches = 0
+        # The token endpoint, for the console's sign-in tests: form -> (status, JSON body).
+        self.exchange: Callable[[dict[str, str]], tuple[int, Any]] | None = None
         provider = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 if self.path == "/.well-known/openid-configuration":
-                    body = {"issuer": provider.issuer, "jwks_uri": f"{provider.issuer}/jwks"}
+                    body = {
+                        "issuer": provider.issuer,
+                        "jwks_uri": f"{provider.issuer}/jwks",
+                        "authorization_endpoint": f"{provider.issuer}/authorize",
+                        "token_endpoint": f"{provider.issuer}/token",
+                    }
                 elif self.path == "/jwks":
                     provider.jwks_fetches += 1
                     body = KeySet(provider.keys).as_dict(private=False)
                 else:
                     self.send_error(404)
                     return
+                self.answer(200, body)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                if self.path != "/token" or provider.exchange is None:
+                    self.send_error(404)
+                    return
+                length = int(self.headers.get("Content-Length", 0))
+                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                self.answer(*provider.exchange(form))
+
+            def answer(self, status: int, body: Any) -> None:
                 data = json.dumps(body).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
