@@ -6,7 +6,8 @@ import datetime as dt
 
 import pytest
 
-from registry.domain.readmodels import VersionInfo
+from registry.domain.readmodels import ModelInfo, VersionInfo
+from registry.schemas.registered_models import ModelOut, dump_model
 from registry.schemas.versions import VersionOut, dump_version
 
 WHEN = dt.datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=dt.UTC)
@@ -51,3 +52,32 @@ WHEN = dt.datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=dt.UTC)
 )
 def test_dump_version_is_the_schemas_dump(info: VersionInfo) -> None:
     assert dump_version(info) == VersionOut().dump(info)
+
+
+@pytest.mark.parametrize(
+    "info",
+    [
+        ModelInfo(
+            name="fraud",
+            description="Card fraud scorer",
+            tags={"team": "risk"},
+            aliases={"champion": 3, "stable": 2},
+            latest_versions={"None": 4, "Production": 3},
+            created_at=WHEN,
+            updated_at=WHEN.astimezone(dt.timezone(dt.timedelta(hours=-5))),
+            created_by="service:ci",
+        ),
+        ModelInfo(
+            name="empty",
+            description=None,
+            tags={},
+            aliases={},
+            latest_versions={},
+            created_at=WHEN,
+            updated_at=WHEN,
+            created_by=None,
+        ),
+    ],
+)
+def test_dump_model_is_the_schemas_dump(info: ModelInfo) -> None:
+    assert dump_model(info) == ModelOut().dump(info)
