@@ -100,6 +100,10 @@ def _client(
                 req = operation.send(answer)
             except StopIteration:
                 break
+            except Exception as exc:  # noqa: BLE001 - a scenario that cannot go on is an error
+                errors += 1
+                first_error = first_error or f"scenario failed: {exc!r}"
+                break
             body = None
             headers = dict(req.headers)
             if req.body is not None:

@@ -158,9 +158,12 @@ def seed_mlflow(base: str, models: int, clients: int = 16) -> None:
             {"name": name, "alias": "champion", "version": str(PRODUCTION_VERSION)},
         )
 
-    with concurrent.futures.ThreadPoolExecutor(clients) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(clients)
+    try:
         for future in [pool.submit(one, i) for i in range(models)]:
             future.result()
+    finally:  # on an error or ^C, do not go on seeding a server about to be stopped
+        pool.shutdown(cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- servers
