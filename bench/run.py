@@ -542,6 +542,23 @@ def main() -> None:
     print(f"\n{args.workers} gunicorn workers per server, {args.models} models x {VERSIONS}")
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print(table(rows))
+    for big in (r for r in rows if r.target.endswith("k models")):
+        small = next(
+            (
+                r.result
+                for r in rows
+                if (r.group, r.target, r.concurrency)
+                == ("resolve", "modelgate /api/v1", big.concurrency)
+            ),
+            None,
+        )
+        if small is not None:
+            print(
+                f"\nresolve, {big.target} / {args.models} models at c={big.concurrency}: "
+                f"p50 {big.result.p50_ms / small.p50_ms:.2f}x, "
+                f"p99 {big.result.p99_ms / small.p99_ms:.2f}x, "
+                f"req/s {big.result.rps / small.rps:.2f}x"
+            )
     print("\nModelgate API worker RSS (MB):")
     for when, sizes in args.rss:
         print(f"  {when}: {', '.join(f'{s:.1f}' for s in sizes)}")
