@@ -72,10 +72,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 
 def _mark_read_only() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
-        request.environ["modelgate.read_only"] = database.sqlite_read_only.set(True)
+        request.environ["modelgate.read_only"] = database.reads_only.set(True)
 
 
 def _clear_read_only(_exc: BaseException | None) -> None:
     token = request.environ.pop("modelgate.read_only", None)
     if token is not None:
-        database.sqlite_read_only.reset(token)
+        database.reads_only.reset(token)

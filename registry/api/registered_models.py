@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry.api.http import Blueprint, empty, if_match, page_tokens, policies, single
+from registry.api.http import Blueprint, answer, empty, if_match, page_tokens, policies, single
 from registry.auth import current_principal, requires
 from registry.domain import deletion, registered_models
 from registry.domain.errors import InvalidArgument
@@ -21,6 +21,7 @@ from registry.schemas.registered_models import (
     ModelOut,
     ModelPage,
     ModelPatchIn,
+    dump_model,
 )
 
 blp = Blueprint(
@@ -48,7 +49,7 @@ class Models(MethodView):
     @requires(Action.READ)
     @blp.arguments(ModelListArgs, location="query")
     @blp.response(200, ModelPage)
-    def get(self, args: dict[str, Any]) -> dict[str, Any]:
+    def get(self, args: dict[str, Any]) -> Response:
         """List registered models
 
         Sorted by name. Only models the caller may read are listed.
@@ -63,10 +64,12 @@ class Models(MethodView):
             max_results=args.get("max_results"),
             after=tokens.decode(LISTING, args.get("page_token"), filters),
         )
-        return {
-            "models": page.items,
-            "next_page_token": tokens.encode(LISTING, page.next_cursor, filters),
-        }
+        return answer(
+            {
+                "models": [dump_model(info) for info in page.items],
+                "next_page_token": tokens.encode(LISTING, page.next_cursor, filters),
+            }
+        )
 
     @requires(Action.CREATE_MODEL)
     @blp.arguments(ModelIn)

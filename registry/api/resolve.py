@@ -13,7 +13,7 @@ from registry.domain.permissions import Action
 from registry.domain.resolve import resolve
 from registry.domain.uris import version_uri
 from registry.extensions import db
-from registry.schemas.versions import ResolveArgs, ResolvedOut, VersionOut
+from registry.schemas.versions import ResolveArgs, ResolvedOut, dump_version
 
 blp = Blueprint(
     "resolve",
@@ -22,13 +22,11 @@ blp = Blueprint(
     description="Resolution of models:/ URIs, the deploy pipelines' hot path.",
 )
 
-_VERSION = VersionOut()
-
 
 @blp.route("/resolve")
 class Resolve(MethodView):
     @requires(Action.READ)
-    @blp.arguments(ResolveArgs, location="query")
+    @blp.arguments(ResolveArgs(), location="query")  # an instance: not built per request
     @blp.response(200, ResolvedOut)
     def get(self, args: dict[str, Any]) -> Response:
         """Resolve a models:/ URI to a version
@@ -38,6 +36,6 @@ class Resolve(MethodView):
         Send the ETag back in If-None-Match to get 304 while nothing has changed.
         """
         _, info = resolve(db.session, current_principal(), args["uri"])
-        data = _VERSION.dump(info)
+        data = dump_version(info)
         data["uri"] = version_uri(info.name, info.version)
         return answer(data, etag=True)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry.api.http import Blueprint, empty, if_match, page_tokens, single
+from registry.api.http import Blueprint, answer, empty, if_match, page_tokens, single
 from registry.auth import current_principal, requires
 from registry.domain import deletion, versions
 from registry.domain.permissions import Action
@@ -20,6 +20,7 @@ from registry.schemas.versions import (
     VersionOut,
     VersionPage,
     VersionPatchIn,
+    dump_version,
 )
 
 blp = Blueprint(
@@ -74,9 +75,8 @@ class Version(MethodView):
     @blp.response(200, VersionOut)
     def get(self, name: str, version: int) -> Response:
         """Get a model version"""
-        return single(
-            VersionOut(), versions.get_version(db.session, current_principal(), name, version)
-        )
+        info = versions.get_version(db.session, current_principal(), name, version)
+        return answer(dump_version(info), etag=True)
 
     @requires(Action.WRITE)
     @blp.arguments(VersionPatchIn)

@@ -4,11 +4,18 @@ Tags, aliases and the latest version per stage are gathered by correlated JSON a
 the same SELECT as the row they belong to, so reading a version (the resolution hot path) or
 a page of models costs one round trip. The native API and the MLflow layer format these
 records their own way.
+
+The SELECTs are built once per dialect and reused: building one costs more than running it
+(each column, subquery and comparison is an object), and a statement object that is used
+again keeps its cache key, so SQLAlchemy compiles it once. Hot statements take their values
+as bind parameters for the same reason. Statements are immutable; ``.where()`` on a shared
+one returns a new one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -112,7 +119,12 @@ def version_columns(dialect: str) -> list[Any]:
 
 def select_versions(session: Session) -> sa.Select[Any]:
     """SELECT of VersionInfo rows; callers add WHERE, ORDER BY and LIMIT."""
-    return sa.select(*version_columns(_dialect(session))).join(
+    return versions_select(_dialect(session))
+
+
+@functools.cache
+def versions_select(dialect: str) -> sa.Select[Any]:
+    return sa.select(*version_columns(dialect)).join(
         RegisteredModel, RegisteredModel.id == MV.model_id
     )
 
@@ -136,6 +148,24 @@ def version_from_row(row: Any) -> VersionInfo:
     )
 
 
+@functools.cache
+def select_version_by(dialect: str, kind: str) -> sa.Select[Any]:
+    """The one query that finds a model's version by ``kind`` of reference: ``version``
+    (bind parameters ``name``, ``version``), ``alias`` (``name``, ``alias``), ``stage``
+    (``name``, ``stage``: the highest version in it) or ``latest`` (``name``)."""
+    stmt = versions_select(dialect).where(RegisteredModel.name == sa.bindparam("name"))
+    if kind == "version":
+        return stmt.where(MV.version == sa.bindparam("version"))
+    if kind == "alias":
+        return stmt.join(
+            ModelAlias,
+            (ModelAlias.model_id == MV.model_id) & (ModelAlias.version == MV.version),
+        ).where(ModelAlias.alias == sa.bindparam("alias"))
+    if kind == "stage":
+        stmt = stmt.where(MV.stage == sa.bindparam("stage"))
+    return stmt.order_by(MV.version.desc()).limit(1)
+
+
 def fetch_versions(session: Session, stmt: sa.Select[Any]) -> list[VersionInfo]:
     return [version_from_row(r) for r in session.execute(stmt)]
 
@@ -152,29 +182,41 @@ def latest_versions(
     ``stages`` when given), lowest version first; in one query for a whole page of models."""
     if not model_names:
         return {}
+    params: dict[str, Any] = {"names": list(model_names)}
+    if stages is not None:
+        params["stages"] = list(stages)
+    stmt = _latest_select(_dialect(session), stages is not None)
+    found: dict[str, list[VersionInfo]] = {name: [] for name in model_names}
+    for row in session.execute(stmt, params):
+        found[row.name].append(version_from_row(row))
+    return found
+
+
+@functools.cache
+def _latest_select(dialect: str, by_stage: bool) -> sa.Select[Any]:
     per_stage = (
         sa.select(MV.model_id, sa.func.max(MV.version).label("version"))
         .join(RegisteredModel, RegisteredModel.id == MV.model_id)
-        .where(RegisteredModel.name.in_(list(model_names)))
+        .where(RegisteredModel.name.in_(sa.bindparam("names", expanding=True)))
         .group_by(MV.model_id, MV.stage)
     )
-    if stages is not None:
-        per_stage = per_stage.where(MV.stage.in_(list(stages)))
+    if by_stage:
+        per_stage = per_stage.where(MV.stage.in_(sa.bindparam("stages", expanding=True)))
     latest = per_stage.subquery()
-    stmt = (
-        select_versions(session)
+    return (
+        versions_select(dialect)
         .join(latest, (latest.c.model_id == MV.model_id) & (latest.c.version == MV.version))
         .order_by(RegisteredModel.name, MV.version)
     )
-    found: dict[str, list[VersionInfo]] = {name: [] for name in model_names}
-    for info in fetch_versions(session, stmt):
-        found[info.name].append(info)
-    return found
 
 
 def select_models(session: Session) -> sa.Select[Any]:
     """SELECT of ModelInfo rows; callers add WHERE, ORDER BY and LIMIT."""
-    dialect = _dialect(session)
+    return models_select(_dialect(session))
+
+
+@functools.cache
+def models_select(dialect: str) -> sa.Select[Any]:
     rm = RegisteredModel
     tags = (
         sa.select(_object_agg(dialect, RegisteredModelTag.key, RegisteredModelTag.value))

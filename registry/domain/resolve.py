@@ -6,6 +6,8 @@ with the principal) and tags and aliases come back in the same row.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.orm import Session
 
 from registry.domain import permissions, readmodels, validation
@@ -15,7 +17,6 @@ from registry.domain.principal import Principal
 from registry.domain.readmodels import VersionInfo
 from registry.domain.registered_models import find_model, lookup_name
 from registry.domain.uris import ModelRef, parse_model_uri
-from registry.orm import ModelAlias, ModelVersion, RegisteredModel
 
 
 def resolve(session: Session, principal: Principal, uri: str) -> tuple[ModelRef, VersionInfo]:
@@ -44,25 +45,20 @@ def version_by_alias(session: Session, principal: Principal, name: str, alias: s
 
 
 def resolve_ref(session: Session, ref: ModelRef) -> VersionInfo:
-    stmt = readmodels.select_versions(session).where(RegisteredModel.name == ref.name)
+    params: dict[str, Any] = {"name": ref.name}
     if ref.version is not None:
-        stmt = stmt.where(ModelVersion.version == ref.version)
         kind, missing = "version", f"version {ref.version}"
+        params["version"] = ref.version
     elif ref.alias is not None:
-        stmt = stmt.join(
-            ModelAlias,
-            (ModelAlias.model_id == ModelVersion.model_id)
-            & (ModelAlias.version == ModelVersion.version),
-        ).where(ModelAlias.alias == ref.alias)
         kind, missing = "alias", f"alias {ref.alias!r}"
+        params["alias"] = ref.alias
     elif ref.stage is not None:
-        stmt = stmt.where(ModelVersion.stage == ref.stage.value)
         kind, missing = "stage", f"version in {ref.stage.value}"
-        stmt = stmt.order_by(ModelVersion.version.desc()).limit(1)
+        params["stage"] = ref.stage.value
     else:
         kind, missing = "latest", "version"
-        stmt = stmt.order_by(ModelVersion.version.desc()).limit(1)
-    row = session.execute(stmt).first()
+    stmt = readmodels.select_version_by(session.get_bind().dialect.name, kind)
+    row = session.execute(stmt, params).first()
     if row is not None:
         return readmodels.version_from_row(row)
     # Only a miss pays for the second query that tells a missing model from a missing version.

@@ -93,11 +93,8 @@ def get_version(session: Session, principal: Principal, name: str, version: int)
     version = validation.version_number(version)
     name = lookup_name(name)
     permissions.require(principal, Action.READ, name)
-    row = session.execute(
-        readmodels.select_versions(session).where(
-            RegisteredModel.name == name, ModelVersion.version == version
-        )
-    ).one_or_none()
+    stmt = readmodels.select_version_by(session.get_bind().dialect.name, "version")
+    row = session.execute(stmt, {"name": name, "version": version}).one_or_none()
     if row is None:
         _raise_missing(session, name, version)
     return readmodels.version_from_row(row)
@@ -141,9 +138,11 @@ def latest_versions(
     one (None and Archived included) when ``stages`` is None."""
     name = lookup_name(name)
     permissions.require(principal, Action.READ, name)
-    _model_id(session, name)
     wanted = None if stages is None else [s.value for s in stages]
-    return readmodels.latest_versions(session, [name], wanted)[name]
+    found = readmodels.latest_versions(session, [name], wanted)[name]
+    if not found:  # only then ask whether the model exists at all
+        _model_id(session, name)
+    return found
 
 
 def _model_id(session: Session, name: str) -> int:

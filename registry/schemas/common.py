@@ -9,13 +9,18 @@ import marshmallow as ma
 from marshmallow import fields
 
 
+def utc_text(value: dt.datetime | None) -> str | None:
+    """A time as UTCTime writes it."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 class UTCTime(fields.Field):
     """RFC 3339 in UTC with a ``Z``: ``2026-11-22T10:00:00.123456Z``."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return utc_text(value)
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dt.datetime:
         if not isinstance(value, str):

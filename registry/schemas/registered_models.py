@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields
 
-from registry.schemas.common import PageArgs, StringMap, UTCTime
+from registry.schemas.common import PageArgs, StringMap, UTCTime, utc_text
 
 
 class ModelIn(ma.Schema):
@@ -34,6 +36,21 @@ class ModelOut(ma.Schema):
     created_at = UTCTime()
     updated_at = UTCTime()
     created_by = fields.String(allow_none=True)
+
+
+def dump_model(info: Any) -> dict[str, Any]:
+    """``ModelOut().dump(info)`` written out by hand: a page of 100 models spent more time in
+    marshmallow than in its query. The unit tests hold the two equal."""
+    return {
+        "name": info.name,
+        "description": info.description,
+        "tags": dict(info.tags),
+        "aliases": {alias: int(version) for alias, version in info.aliases.items()},
+        "latest_versions": {stage: int(version) for stage, version in info.latest_versions.items()},
+        "created_at": utc_text(info.created_at),
+        "updated_at": utc_text(info.updated_at),
+        "created_by": info.created_by,
+    }
 
 
 class ModelListArgs(PageArgs):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import marshmallow as ma
 from marshmallow import fields
 
-from registry.schemas.common import PageArgs, StringMap, UTCTime
+from registry.schemas.common import PageArgs, StringMap, UTCTime, utc_text
 
 
 class VersionIn(ma.Schema):
@@ -40,6 +42,27 @@ class VersionOut(ma.Schema):
     created_at = UTCTime()
     updated_at = UTCTime()
     created_by = fields.String(allow_none=True)
+
+
+def dump_version(info: Any) -> dict[str, Any]:
+    """``VersionOut().dump(info)``, written out by hand for the hot reads (resolve, get a
+    version), where marshmallow's dump costs more than the query. The unit tests hold the
+    two equal, field for field, so ETags stay the same whichever produced the body."""
+    return {
+        "name": info.name,
+        "version": info.version,
+        "source": info.source,
+        "run_id": info.run_id,
+        "run_link": info.run_link,
+        "description": info.description,
+        "tags": dict(info.tags),
+        "stage": info.stage,
+        "aliases": list(info.aliases),
+        "status": info.status,
+        "created_at": utc_text(info.created_at),
+        "updated_at": utc_text(info.updated_at),
+        "created_by": info.created_by,
+    }
 
 
 class VersionListArgs(PageArgs):
