@@ -33,7 +33,7 @@ from registry.extensions import db
 from tests.conftest import PG_URL, _checkout_tag, _quiet, make_app, require_service
 from tests.helpers import RegistryClient, postgres_database
 
-EXAMPLES = int(os.environ.get("MODELGATE_FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("MODELGATE_FUZZ_EXAMPLES", "15"))
 
 
 def seed(app: Any) -> str:
