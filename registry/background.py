@@ -16,8 +16,8 @@ import time
 from flask import Flask
 
 from registry import outbox
-from registry.delivery import deliver
-from registry.domain import idempotency, transitions, webhooks
+from registry.delivery import deliver_due
+from registry.domain import idempotency, transitions
 from registry.extensions import db
 
 log = logging.getLogger("modelgate.background")
@@ -52,10 +52,7 @@ class EmbeddedWorker(threading.Thread):
                     db.session.remove()
 
     def tick(self, hooks: outbox.Webhooks) -> None:
-        ids = webhooks.due(db.session, redispatch_after=0)
-        db.session.commit()
-        for delivery_id in ids:
-            deliver(db.session, delivery_id, hooks.box, hooks.target, hooks.schedule)
+        deliver_due(db.session, hooks.box, hooks.target, hooks.schedule)
         if time.monotonic() - self._last_expiry > EXPIRY_EVERY:
             self._last_expiry = time.monotonic()
             transitions.expire_due(db.session)

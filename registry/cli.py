@@ -344,21 +344,17 @@ def webhooks() -> None:
 @webhooks.command("sweep")
 def webhooks_sweep() -> None:
     """Send every delivery that is due, from this process, and wait for the outcome."""
+    from collections import Counter
+
     from registry import outbox
-    from registry.delivery import deliver
-    from registry.domain import webhooks as domain
+    from registry.delivery import deliver_due
 
     with _registry() as session:
         hooks = outbox.runtime()
-        ids = domain.due(session, redispatch_after=0)
-        session.commit()
-        outcomes: dict[str, int] = {}
-        for delivery_id in ids:
-            outcome = deliver(session, delivery_id, hooks.box, hooks.target, hooks.schedule)
-            state = outcome.state if outcome else "skipped"
-            outcomes[state] = outcomes.get(state, 0) + 1
-    summary = ", ".join(f"{n} {state}" for state, n in sorted(outcomes.items())) or "nothing due"
-    click.echo(f"{len(ids)} delivery(ies) due: {summary}.")
+        outcomes = deliver_due(session, hooks.box, hooks.target, hooks.schedule)
+    states = Counter(outcome.state if outcome else "skipped" for outcome in outcomes)
+    summary = ", ".join(f"{n} {state}" for state, n in sorted(states.items())) or "nothing due"
+    click.echo(f"{len(outcomes)} delivery(ies) due: {summary}.")
 
 
 @main.group("import")

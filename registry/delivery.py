@@ -168,6 +168,16 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+def deliver_due(
+    session: Session, box: SecretBox, target: Target, schedule: Sequence[float]
+) -> list[Outcome | None]:
+    """Send, from this process and one after another, every delivery that is due and held
+    by no one: the embedded sender's sweep, and `modelgate webhooks sweep`."""
+    ids = webhooks.due(session, redispatch_after=0)
+    session.commit()
+    return [deliver(session, i, box, target, schedule) for i in ids]
+
+
 def deliver(
     session: Session, delivery_id: int, box: SecretBox, target: Target, schedule: Sequence[float]
 ) -> Outcome | None:
