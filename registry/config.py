@@ -15,6 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from registry import keyfiles
+
 PREFIX = "MODELGATE_"
 # Signature algorithms an OIDC token may use: public-key ones only, so a token can never be
 # checked with a secret an attacker could also know.
@@ -456,19 +458,9 @@ def _embedded_secret(sqlite_url: str) -> str:
     if not database or database == ":memory:":
         return secrets.token_urlsafe(32)
     path = Path(database).with_suffix(".secret")
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write aside, then hard-link into place: the link is atomic and fails if another process
-    # got there first, so every process ends up with the same, complete key.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(32))
     try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_text().strip()
+        if path.exists():
+            return keyfiles.read_private(path).decode().strip()
+        return keyfiles.create_private(path, secrets.token_urlsafe(32).encode()).decode().strip()
+    except keyfiles.KeyFileError as exc:
+        raise ConfigError(f"{PREFIX}SECRET_KEY: {exc}") from None

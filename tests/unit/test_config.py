@@ -72,3 +72,10 @@ def test_overrides_win_over_the_environment(tmp_path):
 def test_a_malformed_database_url_is_a_config_error(tmp_path):
     with pytest.raises(config.ConfigError, match="DATABASE_URL"):
         config.load({"MODELGATE_DATABASE_URL": "not a url"}, workdir=tmp_path)
+
+
+def test_a_key_file_others_may_read_is_refused(tmp_path):
+    config.load({}, workdir=tmp_path)
+    (tmp_path / "modelgate.secret").chmod(0o644)
+    with pytest.raises(config.ConfigError, match="may be read by others"):
+        config.load({}, workdir=tmp_path)
