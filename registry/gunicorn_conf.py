@@ -63,7 +63,11 @@ control_socket_disable = True
 loglevel = _config.setting("LOG_LEVEL").lower()
 errorlog = "-"
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
+# request_id is ours (the answer's X-Request-ID); client_request_id is what the caller sent.
+access_log_format = (
+    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s '
+    "client_request_id=%({x-request-id}i)s"
+)
 
 
 class Logger(glogging.Logger):
@@ -86,6 +90,7 @@ class Logger(glogging.Logger):
         if not self.access_log_enabled:
             return
         atoms = self.atoms(resp, req, environ, request_time)
+        sent = atoms.get("{x-request-id}i", "-")
         self.access_log.info(
             "%s %s %s",
             atoms["m"],
@@ -93,6 +98,7 @@ class Logger(glogging.Logger):
             atoms["s"],
             extra={
                 "request_id": atoms.get("{x-request-id}o", "-"),
+                "client_request_id": sent if _observability.is_safe_id(sent) else None,
                 "method": atoms["m"],
                 "path": atoms["U"],
                 "query": atoms["q"] or None,

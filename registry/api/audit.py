@@ -34,7 +34,12 @@ blp = Blueprint(
 
 LISTING = "audit"
 # The ledger's own fields, with data (the widest) last so the table stays readable.
-CSV_COLUMNS = [f for f in ledger.HASHED_FIELDS if f != "data"] + ["hash", "data"]
+CSV_COLUMNS = [
+    *(f for f in ledger.HASHED_FIELDS if f != "data"),
+    *ledger.HASHED_WHEN_PRESENT,
+    "hash",
+    "data",
+]
 
 
 def _filters(args: dict[str, Any]) -> audit.Filters:

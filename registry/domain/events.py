@@ -20,6 +20,9 @@ from registry.domain.principal import Principal
 
 _PENDING = "modelgate.pending_events"
 REQUEST_ID = "modelgate.request_id"
+# The X-Request-ID the caller sent, kept beside ours and never in its place: a caller could
+# otherwise make its change look like part of another request in the ledger.
+CLIENT_REQUEST_ID = "modelgate.client_request_id"
 
 
 class EventType(StrEnum):
@@ -71,6 +74,7 @@ class PendingEvent:
     version: int | None
     data: dict[str, Any] = field(default_factory=dict)
     request_id: str | None = None
+    client_request_id: str | None = None
 
 
 def record(
@@ -97,6 +101,7 @@ def record(
                 version=version,
                 data=data or {},
                 request_id=session.info.get(REQUEST_ID),
+                client_request_id=session.info.get(CLIENT_REQUEST_ID),
             ),
         )
     )
