@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from registry import config, database
+from registry import config, database, keyfiles
 from registry.domain import policy_files
 from registry.domain.errors import DomainError
 from registry.domain.policy import PolicyError, parse_duration
@@ -59,6 +59,20 @@ def _check_policies(settings: dict[str, Any]) -> Any:
 @click.version_option(package_name="modelgate")
 def main() -> None:
     """Modelgate: a model registry with a governance workflow."""
+    if _embedded_or_sqlite():
+        # Before anything touches the database: SQLite creates it, and its -wal and -shm,
+        # with the process's umask (0644 under the usual 022).
+        keyfiles.create_files_private()
+
+
+def _embedded_or_sqlite() -> bool:
+    import sqlalchemy as sa
+
+    try:
+        url = config.setting("DATABASE_URL")
+        return url is None or config.is_sqlite(url)
+    except (config.ConfigError, sa.exc.ArgumentError):  # the command reports a bad URL
+        return False
 
 
 @main.command()
@@ -85,6 +99,7 @@ def serve(host: str, port: int, workers: int | None) -> None:
     sqlite = config.is_sqlite(settings["DATABASE_URL"])
     threads = None
     if sqlite:
+        _tighten_database(settings["DATABASE_URL"])
         _upgrade(settings["DATABASE_URL"], quiet=True)
         _bootstrap(settings)
         workers, threads = 1, 8
@@ -111,6 +126,8 @@ def db_upgrade(revision: str) -> None:
     MODELGATE_BOOTSTRAP_TOKEN, or a generated one, printed once.
     """
     settings = _settings()
+    if config.is_sqlite(settings["DATABASE_URL"]):
+        _tighten_database(settings["DATABASE_URL"])
     _upgrade(settings["DATABASE_URL"], revision=revision)
     click.echo("Database schema is up to date.")
     if revision == "head":
@@ -520,6 +537,25 @@ def requests_expire() -> None:
         expired = transitions.expire_due(session)
         session.commit()
     click.echo(f"{len(expired)} request(s) expired.")
+
+
+def _tighten_database(url: str) -> None:
+    """A database file others may read (made before files were private, or copied in) is
+    made private, and the operator told once: what it held may have been read."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:":
+        return
+    for path in keyfiles.tighten_database(Path(database)):
+        click.echo(
+            f"Modelgate: {path} could be read by other users of this machine; it is now "
+            "private (mode 0600). If someone else may have copied it, revoke the API tokens "
+            "and rotate the webhook secrets it held (SECURITY.md).",
+            err=True,
+        )
 
 
 def _bootstrap(settings: dict[str, Any]) -> None:

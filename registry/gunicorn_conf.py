@@ -33,6 +33,12 @@ from registry import observability as _observability  # noqa: E402
 from registry.server import default_workers as _default_workers  # noqa: E402
 
 LOG_FORMAT = _config.setting("LOG_FORMAT")
+if (_config.setting("DATABASE_URL") or "sqlite://").startswith("sqlite"):
+    # gunicorn started directly on the embedded database (``modelgate serve`` has done this
+    # already): SQLite makes its files with the process's umask.
+    from registry import keyfiles as _keyfiles
+
+    _keyfiles.create_files_private()
 
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8080')}"]
 workers = _config.setting("WEB_WORKERS") or _default_workers()
