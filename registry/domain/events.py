@@ -60,6 +60,10 @@ class EventType(StrEnum):
     WEBHOOK_REDELIVERED = "webhook.redelivered"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_TEST = "webhook.test"  # the ping itself: delivered, never in the ledger
+    # The secrets sealed at rest were sealed again under the current key: by the embedded
+    # default replacing a public key file (key.replaced), or `modelgate keys reseal`.
+    KEY_REPLACED = "key.replaced"
+    KEYS_RESEALED = "key.resealed"
     # A change brought over from another registry by `modelgate import`, set as the source had
     # it, without approvals; data["change"] names the ordinary event it stands for.
     IMPORTED = "import"
