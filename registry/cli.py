@@ -654,21 +654,40 @@ def _bootstrap(settings: dict[str, Any]) -> None:
     engine = sa.create_engine(settings["DATABASE_URL"], poolclass=sa.pool.NullPool)
     try:
         with Session(engine) as session:
-            secret = identity.ensure_bootstrap_token(session, settings["BOOTSTRAP_TOKEN"])
+            secret = identity.ensure_bootstrap_token(
+                session, settings["BOOTSTRAP_TOKEN"], settings["BOOTSTRAP_TOKEN_TTL"]
+            )
             session.commit()
     finally:
         engine.dispose()
     if secret is None:
         return
+    lifetime = settings["BOOTSTRAP_TOKEN_TTL"]
+    expiry = (
+        f"it expires in {_plain_duration(lifetime)} (MODELGATE_BOOTSTRAP_TOKEN_TTL)"
+        if lifetime
+        else "it never expires"
+    )
     if settings["BOOTSTRAP_TOKEN"]:
-        click.echo("Modelgate: MODELGATE_BOOTSTRAP_TOKEN is now the registry's admin token.")
+        click.echo(
+            f"Modelgate: MODELGATE_BOOTSTRAP_TOKEN is now the registry's admin token; {expiry}."
+        )
     else:
         click.echo(
-            "Modelgate: created the registry's first admin API token. It is shown this once;\n"
-            "keep it (e.g. export MODELGATE_TOKEN=...), and mint others with "
-            "`modelgate token create`:\n"
+            "Modelgate: created the registry's first admin API token. It is shown this once,\n"
+            f"and {expiry}: keep it (e.g. export MODELGATE_TOKEN=...) and mint the tokens "
+            "to keep with `modelgate token create`:\n"
             f"  {secret}"
         )
+
+
+def _plain_duration(value: dt.timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0 and seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 # --------------------------------------------------------------------------- tokens

@@ -6,6 +6,7 @@ at start-up and for the configuration reference in the README (a test keeps the 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -79,6 +80,15 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _lifetime(raw: str) -> dt.timedelta | None:
+    """A duration such as 24h or 7d, or ``never``."""
+    from registry.domain.policy import parse_duration
+
+    if raw.strip().lower() == "never":
+        return None
+    return parse_duration(raw)
+
+
 def _positive_int(raw: str) -> int:
     value = _int(raw)
     if value < 1:
@@ -124,9 +134,17 @@ SETTINGS: tuple[Setting, ...] = (
         _str,
         None,
         "The first admin API token of an empty registry (at least 16 characters). Unset: one "
-        "is generated and printed once by `modelgate db upgrade` or the embedded `serve`.",
+        "is generated and printed once by `modelgate db upgrade` or the embedded `serve`. "
+        "Read by those two alone.",
         secret=True,
-        production="from a Secret, or unset and read the job's log once",
+        production="from the chart's bootstrap Secret, given to the migration job only",
+    ),
+    Setting(
+        "BOOTSTRAP_TOKEN_TTL",
+        _lifetime,
+        dt.timedelta(hours=24),
+        "How long the first admin API token stays valid (`12h`, `7d`, ... or `never`): long "
+        "enough to mint the tokens people and pipelines keep, no longer.",
     ),
     Setting(
         "OIDC_ISSUER",
