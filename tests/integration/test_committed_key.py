@@ -227,3 +227,37 @@ def test_serve_refuses_the_committed_key_given_as_the_secret_key(tmp_path, commi
     assert refused.returncode != 0
     assert "committed to Modelgate's repository" in refused.stderr
     assert not (tmp_path / "modelgate.db").exists()
+
+
+def test_the_documented_rotation_of_an_embedded_key_keeps_every_secret(tmp_path):
+    """SECURITY.md's steps: move the key file aside, `keys reseal` with it as a previous
+    key, serve: the webhook still signs with its secret."""
+    env = clean_env(MODELGATE_WEBHOOK_ALLOW_LOOPBACK="true", MODELGATE_BOOTSTRAP_TOKEN=ADMIN)
+    with Receiver() as receiver:
+        with served(free_port(), env, tmp_path, tmp_path / "first.log") as base:
+            admin = requests.Session()
+            admin.headers["Authorization"] = f"Bearer {ADMIN}"
+            hook = admin.post(
+                f"{base}/api/v1/webhooks", json={"url": receiver.url, "events": ["*"]}, timeout=10
+            ).json()
+        old = tmp_path / "old.secret"
+        (tmp_path / "modelgate.secret").rename(old)
+        resealed = subprocess.run(  # noqa: S603
+            [MODELGATE, "keys", "reseal"],
+            cwd=tmp_path,
+            env={**env, "MODELGATE_PREVIOUS_SECRET_KEYS": old.read_text().strip()},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert resealed.returncode == 0, resealed.stderr
+        assert "1 webhook secret(s)" in resealed.stdout
+        assert (tmp_path / "modelgate.secret").read_text() != old.read_text()
+        old.unlink()
+        with served(free_port(), env, tmp_path, tmp_path / "second.log") as base:
+            tested = admin.post(f"{base}/api/v1/webhooks/{hook['id']}/test", timeout=10)
+            assert tested.status_code == 202, tested.text
+            (delivery,) = receiver.wait_for(1)
+            standardwebhooks.Webhook(hook["secret"]).verify(delivery["body"], delivery["headers"])
+            events = admin.get(f"{base}/api/v1/audit?event=key.resealed", timeout=10).json()
+            assert len(events["events"]) == 1
