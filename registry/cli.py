@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from registry import config, database
+from registry import config, database, keyfiles
 from registry.domain import policy_files
 from registry.domain.errors import DomainError
 from registry.domain.policy import PolicyError, parse_duration
@@ -59,6 +59,20 @@ def _check_policies(settings: dict[str, Any]) -> Any:
 @click.version_option(package_name="modelgate")
 def main() -> None:
     """Modelgate: a model registry with a governance workflow."""
+    if _embedded_or_sqlite():
+        # Before anything touches the database: SQLite creates it, and its -wal and -shm,
+        # with the process's umask (0644 under the usual 022).
+        keyfiles.create_files_private()
+
+
+def _embedded_or_sqlite() -> bool:
+    import sqlalchemy as sa
+
+    try:
+        url = config.setting("DATABASE_URL")
+        return url is None or config.is_sqlite(url)
+    except (config.ConfigError, sa.exc.ArgumentError):  # the command reports a bad URL
+        return False
 
 
 @main.command()
@@ -85,7 +99,9 @@ def serve(host: str, port: int, workers: int | None) -> None:
     sqlite = config.is_sqlite(settings["DATABASE_URL"])
     threads = None
     if sqlite:
+        _tighten_database(settings["DATABASE_URL"])
         _upgrade(settings["DATABASE_URL"], quiet=True)
+        _replace_committed_key(settings)
         _bootstrap(settings)
         workers, threads = 1, 8
         where = settings["DATABASE_URL"].removeprefix("sqlite:///")
@@ -111,9 +127,12 @@ def db_upgrade(revision: str) -> None:
     MODELGATE_BOOTSTRAP_TOKEN, or a generated one, printed once.
     """
     settings = _settings()
+    if config.is_sqlite(settings["DATABASE_URL"]):
+        _tighten_database(settings["DATABASE_URL"])
     _upgrade(settings["DATABASE_URL"], revision=revision)
     click.echo("Database schema is up to date.")
     if revision == "head":
+        _replace_committed_key(settings)
         _bootstrap(settings)
 
 
@@ -506,6 +525,35 @@ def _print_summary(summary: Any, url: str, dry_run: bool, seconds: float) -> Non
         click.echo("Nothing changed at the source since the last run.")
 
 
+@main.group("keys")
+def keys_group() -> None:
+    """Keys: seal the secrets kept at rest again after a key rotation."""
+
+
+@keys_group.command("reseal")
+def keys_reseal() -> None:
+    """Seal every webhook secret and stored answer again under the current key.
+
+    Run it after changing MODELGATE_SECRET_KEY (the old one in MODELGATE_PREVIOUS_SECRET_KEYS)
+    or MODELGATE_WEBHOOK_ENCRYPTION_KEY (new,old); then the old key can go. On the embedded
+    default it also finishes replacing a key file that held the once-committed key.
+    """
+    from registry import outbox
+    from registry.domain import keys as sealed
+
+    settings = _settings()
+    if settings["KEY_FILE_REPLACEMENT"]:
+        _replace_committed_key(settings)
+        return
+    with _registry() as session:
+        result = sealed.reseal(session, outbox.runtime().box, system())
+        session.commit()
+    click.echo(
+        f"Sealed again under the current key: {result.webhook_secrets} webhook secret(s), "
+        f"{result.idempotent_answers} stored answer(s). The previous keys may now be removed."
+    )
+
+
 @main.group()
 def requests() -> None:
     """Transition requests: housekeeping."""
@@ -522,6 +570,79 @@ def requests_expire() -> None:
     click.echo(f"{len(expired)} request(s) expired.")
 
 
+def _tighten_database(url: str) -> None:
+    """A database file others may read (made before files were private, or copied in) is
+    made private, and the operator told once: what it held may have been read."""
+    from pathlib import Path
+
+    import sqlalchemy as sa
+
+    database = sa.engine.make_url(url).database
+    if not database or database == ":memory:":
+        return
+    for path in keyfiles.tighten_database(Path(database)):
+        click.echo(
+            f"Modelgate: {path} could be read by other users of this machine; it is now "
+            "private (mode 0600). If someone else may have copied it, revoke the API tokens "
+            "and rotate the webhook secrets it held (SECURITY.md).",
+            err=True,
+        )
+
+
+def _replace_committed_key(settings: dict[str, Any]) -> None:
+    """Finish replacing an embedded key file that held the key once committed to the
+    repository (config.load has already chosen the new key, kept in ``.secret.next``).
+
+    Every secret sealed at rest is sealed again under the new key in one transaction, with
+    a key.replaced audit event; only after the commit does the new key take the old one's
+    place. A crash before the commit leaves everything as it was (the same new key is used
+    next time); a crash after it leaves the new key in ``.secret.next``, where the next start
+    finds it: no secret is ever left sealed under a key that is gone."""
+    replacement = settings.get("KEY_FILE_REPLACEMENT")
+    if not replacement:
+        return
+    from pathlib import Path
+
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from registry import secret_keys
+    from registry.domain import events
+    from registry.domain import keys as sealed
+
+    key_file, pending = (Path(p) for p in replacement)
+    events.install()
+    engine = sa.create_engine(settings["DATABASE_URL"], poolclass=sa.pool.NullPool)
+    try:
+        with Session(engine) as session:
+            result = sealed.reseal(
+                session,
+                secret_keys.box(settings),
+                system(),
+                events.EventType.KEY_REPLACED,
+                data={
+                    "key_file": key_file.name,
+                    "reason": f"the key committed to the repository in "
+                    f"{secret_keys.COMMITTED_IN} is public",
+                    "replaced_key_sha256": secret_keys.COMMITTED_KEY_SHA256,
+                },
+            )
+            session.commit()
+    finally:
+        engine.dispose()
+    try:
+        os.replace(pending, key_file)
+    except FileNotFoundError:  # another process starting at the same time got there first
+        return
+    click.echo(
+        f"Modelgate: {key_file} held the key that was committed to Modelgate's repository "
+        f"({secret_keys.COMMITTED_IN}), which anyone can read. It is replaced by a new key; "
+        f"{result.webhook_secrets} webhook secret(s) and {result.idempotent_answers} stored "
+        "answer(s) are sealed under the new key. Console sessions and page tokens made with "
+        "the old key no longer work: sign in again. (Audit event key.replaced.)"
+    )
+
+
 def _bootstrap(settings: dict[str, Any]) -> None:
     """Give an empty registry its first admin token (and say so, once)."""
     import sqlalchemy as sa
@@ -533,21 +654,40 @@ def _bootstrap(settings: dict[str, Any]) -> None:
     engine = sa.create_engine(settings["DATABASE_URL"], poolclass=sa.pool.NullPool)
     try:
         with Session(engine) as session:
-            secret = identity.ensure_bootstrap_token(session, settings["BOOTSTRAP_TOKEN"])
+            secret = identity.ensure_bootstrap_token(
+                session, settings["BOOTSTRAP_TOKEN"], settings["BOOTSTRAP_TOKEN_TTL"]
+            )
             session.commit()
     finally:
         engine.dispose()
     if secret is None:
         return
+    lifetime = settings["BOOTSTRAP_TOKEN_TTL"]
+    expiry = (
+        f"it expires in {_plain_duration(lifetime)} (MODELGATE_BOOTSTRAP_TOKEN_TTL)"
+        if lifetime
+        else "it never expires"
+    )
     if settings["BOOTSTRAP_TOKEN"]:
-        click.echo("Modelgate: MODELGATE_BOOTSTRAP_TOKEN is now the registry's admin token.")
+        click.echo(
+            f"Modelgate: MODELGATE_BOOTSTRAP_TOKEN is now the registry's admin token; {expiry}."
+        )
     else:
         click.echo(
-            "Modelgate: created the registry's first admin API token. It is shown this once;\n"
-            "keep it (e.g. export MODELGATE_TOKEN=...), and mint others with "
-            "`modelgate token create`:\n"
+            "Modelgate: created the registry's first admin API token. It is shown this once,\n"
+            f"and {expiry}: keep it (e.g. export MODELGATE_TOKEN=...) and mint the tokens "
+            "to keep with `modelgate token create`:\n"
             f"  {secret}"
         )
+
+
+def _plain_duration(value: dt.timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0 and seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 # --------------------------------------------------------------------------- tokens

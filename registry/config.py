@@ -6,6 +6,7 @@ at start-up and for the configuration reference in the README (a test keeps the 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -15,7 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from registry import keyfiles
+from registry import keyfiles, secret_keys
 
 PREFIX = "MODELGATE_"
 # Signature algorithms an OIDC token may use: public-key ones only, so a token can never be
@@ -79,6 +80,15 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _lifetime(raw: str) -> dt.timedelta | None:
+    """A duration such as 24h or 7d, or ``never``."""
+    from registry.domain.policy import parse_duration
+
+    if raw.strip().lower() == "never":
+        return None
+    return parse_duration(raw)
+
+
 def _positive_int(raw: str) -> int:
     value = _int(raw)
     if value < 1:
@@ -124,9 +134,17 @@ SETTINGS: tuple[Setting, ...] = (
         _str,
         None,
         "The first admin API token of an empty registry (at least 16 characters). Unset: one "
-        "is generated and printed once by `modelgate db upgrade` or the embedded `serve`.",
+        "is generated and printed once by `modelgate db upgrade` or the embedded `serve`. "
+        "Read by those two alone.",
         secret=True,
-        production="from a Secret, or unset and read the job's log once",
+        production="from the chart's bootstrap Secret, given to the migration job only",
+    ),
+    Setting(
+        "BOOTSTRAP_TOKEN_TTL",
+        _lifetime,
+        dt.timedelta(hours=24),
+        "How long the first admin API token stays valid (`12h`, `7d`, ... or `never`): long "
+        "enough to mint the tokens people and pipelines keep, no longer.",
     ),
     Setting(
         "OIDC_ISSUER",
@@ -236,12 +254,23 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "WEBHOOK_ENCRYPTION_KEY",
-        _str,
+        _list,
         None,
-        "Fernet key encrypting webhook signing secrets at rest. Unset: derived from "
-        "MODELGATE_SECRET_KEY (changing that key then makes stored secrets unreadable).",
+        "Fernet key sealing webhook signing secrets and stored idempotent answers at rest; "
+        "during a rotation, `new,old`: the first seals, every one opens (then run `modelgate "
+        "keys reseal`). Unset: derived from MODELGATE_SECRET_KEY.",
         secret=True,
         production="a Fernet key of its own (from a Secret), so SECRET_KEY can rotate alone",
+    ),
+    Setting(
+        "PREVIOUS_SECRET_KEYS",
+        _list,
+        (),
+        "During a rotation of MODELGATE_SECRET_KEY, the keys it replaces (comma-separated): "
+        "what they sealed can still be opened until `modelgate keys reseal` seals it again "
+        "with the current key. They never sign or accept sessions or page tokens.",
+        secret=True,
+        production="only while rotating the secret key (SECURITY.md), from a Secret",
     ),
     Setting(
         "WEBHOOK_ALLOW_LOOPBACK",
@@ -420,14 +449,37 @@ def load(
     values["ARTIFACT_ROOT"] = str(workdir / (values["ARTIFACT_ROOT"] or "mlartifacts"))
 
     _check_oidc(values)
+    _refuse_public_keys(values)
+    values["KEY_FILE_REPLACEMENT"] = None
     if not values["SECRET_KEY"]:
         if not is_sqlite(values["DATABASE_URL"]):
             raise ConfigError(
                 f"{PREFIX}SECRET_KEY must be set when the database is not the embedded SQLite "
                 "file: every replica needs the same key to accept each other's page tokens."
             )
-        values["SECRET_KEY"] = _embedded_secret(values["DATABASE_URL"])
+        values["SECRET_KEY"] = _embedded_secret(values)
     return values
+
+
+def _refuse_public_keys(values: dict[str, Any]) -> None:
+    """The key once committed to the repository is public: nothing may sign or seal with it.
+    (It may still be named among the previous keys, to open what it sealed.)"""
+    if values["SECRET_KEY"] and secret_keys.is_committed(values["SECRET_KEY"]):
+        raise ConfigError(
+            f"{PREFIX}SECRET_KEY is the key that was committed to Modelgate's repository "
+            f"({secret_keys.COMMITTED_IN}): it is public, and anyone could forge sessions and "
+            "open the secrets it sealed. Set a new key (python3 -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'), put this one in "
+            f"{PREFIX}PREVIOUS_SECRET_KEYS and run `modelgate keys reseal` (SECURITY.md, "
+            "Rotating keys)."
+        )
+    sealing = values["WEBHOOK_ENCRYPTION_KEY"]
+    if sealing and secret_keys.is_committed_webhook_key(sealing[0]):
+        raise ConfigError(
+            f"{PREFIX}WEBHOOK_ENCRYPTION_KEY is derived from the key that was committed to "
+            f"Modelgate's repository ({secret_keys.COMMITTED_IN}): it is public. Put a new "
+            "Fernet key first (new,old) and run `modelgate keys reseal` (SECURITY.md)."
+        )
 
 
 def _check_oidc(values: dict[str, Any]) -> None:
@@ -452,15 +504,30 @@ def _check_oidc(values: dict[str, Any]) -> None:
         raise ConfigError(f"{PREFIX}BOOTSTRAP_TOKEN must be at least 16 characters.")
 
 
-def _embedded_secret(sqlite_url: str) -> str:
-    """A key generated once per embedded database, so tokens survive a restart."""
-    database = sa.engine.make_url(sqlite_url).database
+def _embedded_secret(values: dict[str, Any]) -> str:
+    """A key generated once per embedded database, so tokens survive a restart.
+
+    A key file holding the key once committed to the repository is being replaced: the new
+    key waits in ``<name>.secret.next`` (made once, so every process agrees on it) and is the
+    one used from now on, while the committed key only opens what it sealed, until
+    ``modelgate serve`` (or ``db upgrade``, ``keys reseal``) has sealed everything again
+    under the new key and moved it into place (:func:`registry.cli._replace_committed_key`).
+    """
+    database = sa.engine.make_url(values["DATABASE_URL"]).database
     if not database or database == ":memory:":
         return secrets.token_urlsafe(32)
     path = Path(database).with_suffix(".secret")
     try:
         if path.exists():
-            return keyfiles.read_private(path).decode().strip()
-        return keyfiles.create_private(path, secrets.token_urlsafe(32).encode()).decode().strip()
+            key = keyfiles.read_private(path).decode().strip()
+        else:
+            key = keyfiles.create_private(path, secrets.token_urlsafe(32).encode()).decode()
+        if not secret_keys.is_committed(key):
+            return key.strip()
+        pending = path.with_name(path.name + ".next")
+        new_key = keyfiles.create_private(pending, secrets.token_urlsafe(32).encode()).decode()
     except keyfiles.KeyFileError as exc:
         raise ConfigError(f"{PREFIX}SECRET_KEY: {exc}") from None
+    values["PREVIOUS_SECRET_KEYS"] = (*values["PREVIOUS_SECRET_KEYS"], key.strip())
+    values["KEY_FILE_REPLACEMENT"] = (str(path), str(pending))
+    return new_key.strip()

@@ -33,6 +33,12 @@ from registry import observability as _observability  # noqa: E402
 from registry.server import default_workers as _default_workers  # noqa: E402
 
 LOG_FORMAT = _config.setting("LOG_FORMAT")
+if (_config.setting("DATABASE_URL") or "sqlite://").startswith("sqlite"):
+    # gunicorn started directly on the embedded database (``modelgate serve`` has done this
+    # already): SQLite makes its files with the process's umask.
+    from registry import keyfiles as _keyfiles
+
+    _keyfiles.create_files_private()
 
 bind = [f"0.0.0.0:{os.environ.get('PORT', '8080')}"]
 workers = _config.setting("WEB_WORKERS") or _default_workers()
@@ -63,7 +69,11 @@ control_socket_disable = True
 loglevel = _config.setting("LOG_LEVEL").lower()
 errorlog = "-"
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
+# request_id is ours (the answer's X-Request-ID); client_request_id is what the caller sent.
+access_log_format = (
+    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s '
+    "client_request_id=%({x-request-id}i)s"
+)
 
 
 class Logger(glogging.Logger):
@@ -86,6 +96,7 @@ class Logger(glogging.Logger):
         if not self.access_log_enabled:
             return
         atoms = self.atoms(resp, req, environ, request_time)
+        sent = atoms.get("{x-request-id}i", "-")
         self.access_log.info(
             "%s %s %s",
             atoms["m"],
@@ -93,6 +104,7 @@ class Logger(glogging.Logger):
             atoms["s"],
             extra={
                 "request_id": atoms.get("{x-request-id}o", "-"),
+                "client_request_id": sent if _observability.is_safe_id(sent) else None,
                 "method": atoms["m"],
                 "path": atoms["U"],
                 "query": atoms["q"] or None,

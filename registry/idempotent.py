@@ -58,8 +58,12 @@ def run(principal: Principal, view: Callable[[], Any]) -> Response:
         left_unwritten = idempotency.unstage(db.session) is not None
     if not left_unwritten:  # the key committed with the change: keep the answer for retries
         headers = {k: response.headers[k] for k in KEPT_HEADERS if k in response.headers}
-        # Sealed like webhook secrets: an answer may carry a secret shown once (a new token).
-        body = outbox.runtime().box.seal(response.get_data(as_text=True))
+        # A secret shown once (a new token, a webhook's secret) is shown once: never kept.
+        kept, withheld = idempotency.withhold_secrets(response.get_data(as_text=True))
+        if withheld:
+            headers[idempotency.WITHHELD_HEADER] = ", ".join(withheld)
+        # Sealed all the same: the rest of an answer is nobody else's business either.
+        body = outbox.runtime().box.seal(kept)
         idempotency.store_answer(db.session, claim, response.status_code, body, headers)
         db.session.commit()
     return response

@@ -71,3 +71,35 @@ def replace_private(path: Path, content: bytes) -> None:
         os.replace(aside, path)
     finally:
         aside.unlink(missing_ok=True)
+
+
+# --------------------------------------------------------------------------- the database
+
+# The embedded default's SQLite database holds what the key protects and more (tokens'
+# hashes, sealed webhook secrets, the whole registry): every file it and its process create
+# (the database, its -wal and -shm, key files, the artifact store) is for the owner alone.
+PRIVATE_UMASK = 0o077
+SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal")
+
+
+def create_files_private() -> None:
+    """From now on, files and directories this process (and its children) create are
+    readable by their owner alone."""
+    os.umask(PRIVATE_UMASK)
+
+
+def tighten_database(database: Path) -> list[Path]:
+    """Make the SQLite database at ``database`` and its companion files private if group or
+    others may read them (a database made before this rule, or copied in); return the files
+    changed, for the caller to say so."""
+    tightened = []
+    for suffix in SQLITE_COMPANIONS:
+        path = database.with_name(database.name + suffix)
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+            tightened.append(path)
+    return tightened

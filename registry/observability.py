@@ -1,8 +1,10 @@
 """Request ids and logging.
 
-Every request gets an id: the caller's ``X-Request-ID`` when it is a sane token, otherwise a
-fresh one. It is returned in the ``X-Request-ID`` header and in error bodies, stamped on every
-audit event the request causes, and attached to each log line.
+Every request gets an id of ours, always a fresh one: it is returned in the ``X-Request-ID``
+header and in error bodies, stamped on every audit event the request causes, and attached to
+each log line. An ``X-Request-ID`` the caller sent (when it is a sane token) is kept apart, as
+``client_request_id`` on the audit events and log lines, to correlate with the caller's own
+traces: taking it as ours would let one caller file its change under another request's id.
 
 Logs go to stderr as text for people or, with ``MODELGATE_LOG_FORMAT=json``, as one JSON
 object per line for a log collector; gunicorn's own logs follow the same setting
@@ -21,7 +23,7 @@ from typing import Any
 
 from flask import Flask, Response, g, has_request_context, request
 
-from registry.domain.events import REQUEST_ID
+from registry.domain.events import CLIENT_REQUEST_ID, REQUEST_ID
 from registry.extensions import db
 
 HEADER = "X-Request-ID"
@@ -32,10 +34,16 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 _OURS = "modelgate_handler"
 
 
+def is_safe_id(value: str) -> bool:
+    return bool(_SAFE_ID.match(value)) and value != "-"
+
+
 def assign_request_id() -> None:
     incoming = request.headers.get(HEADER, "")
-    g.request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = uuid.uuid4().hex
+    g.client_request_id = incoming if is_safe_id(incoming) else None
     db.session.info[REQUEST_ID] = g.request_id
+    db.session.info[CLIENT_REQUEST_ID] = g.client_request_id
 
 
 def echo_request_id(response: Response) -> Response:
@@ -49,6 +57,8 @@ class RequestIdFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
             record.request_id = g.get("request_id", "-") if has_request_context() else "-"
+        if not hasattr(record, "client_request_id") and has_request_context():
+            record.client_request_id = g.get("client_request_id")
         return True
 
 
@@ -58,6 +68,7 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
     "message",
     "asctime",
     "request_id",
+    "client_request_id",
 }
 
 
@@ -77,6 +88,9 @@ class JsonFormatter(logging.Formatter):
         request_id = getattr(record, "request_id", "-")
         if request_id and request_id != "-":
             entry["request_id"] = request_id
+        client_request_id = getattr(record, "client_request_id", None)
+        if client_request_id:
+            entry["client_request_id"] = client_request_id
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
+from registry import secret_keys
 from registry.delivery import Target
 from registry.domain import webhooks
 from registry.domain.webhooks import SecretBox
@@ -91,9 +92,8 @@ def _after_rollback(session: Session) -> None:
 
 def init_app(app: Flask) -> None:
     config = app.config
-    key = config["WEBHOOK_ENCRYPTION_KEY"] or SecretBox.derive(config["SECRET_KEY"])
     app.extensions[EXTENSION] = Webhooks(
-        box=SecretBox(key),
+        box=secret_keys.box(config),
         target=Target(
             allow_loopback=config["WEBHOOK_ALLOW_LOOPBACK"],
             allow_private=config["WEBHOOK_ALLOW_PRIVATE"],

@@ -34,7 +34,12 @@ blp = Blueprint(
 
 LISTING = "audit"
 # The ledger's own fields, with data (the widest) last so the table stays readable.
-CSV_COLUMNS = [f for f in ledger.HASHED_FIELDS if f != "data"] + ["hash", "data"]
+CSV_COLUMNS = [
+    *(f for f in ledger.HASHED_FIELDS if f != "data"),
+    *ledger.HASHED_WHEN_PRESENT,
+    "hash",
+    "data",
+]
 
 
 def _filters(args: dict[str, Any]) -> audit.Filters:
@@ -105,15 +110,30 @@ def export_body(events: Iterator[audit.EventInfo], fmt: str) -> tuple[Iterator[s
     return (audit.canonical_line(e) + "\n" for e in events), "application/x-ndjson"
 
 
+# A spreadsheet reads a cell that starts with one of these as a formula (OWASP, "CSV
+# Injection"); a model named =HYPERLINK(...) must stay text when an auditor opens the export.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    """``value`` as a spreadsheet shows it as text: a leading ``'`` before a formula start.
+
+    The NDJSON export keeps every value exact; this is for the CSV, which people open."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def csv_chunks(events: Iterator[audit.EventInfo]) -> Iterator[str]:
-    """CSV text in pieces of about 64 kB: the header, then the events."""
+    """CSV text in pieces of about 64 kB: the header, then the events, every text cell
+    spreadsheet-safe (:func:`spreadsheet_safe`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
     for event in events:
         row = event.as_dict()
         row["data"] = json.dumps(row["data"], ensure_ascii=False, sort_keys=True)
-        writer.writerow([row[c] for c in CSV_COLUMNS])
+        writer.writerow([spreadsheet_safe(row[c]) for c in CSV_COLUMNS])
         if buffer.tell() > 64_000:
             yield buffer.getvalue()
             buffer.seek(0)

@@ -47,6 +47,7 @@ class EventInfo:
     request_id: str | None
     prev_hash: str
     hash: str
+    client_request_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class EventInfo:
             "version": self.version,
             "data": self.data,
             "request_id": self.request_id,
+            "client_request_id": self.client_request_id,
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }
@@ -80,6 +82,7 @@ def _info(row: Any) -> EventInfo:
         row.request_id,
         row.prev_hash,
         row.hash,
+        row.client_request_id,
     )
 
 

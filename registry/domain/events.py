@@ -20,6 +20,9 @@ from registry.domain.principal import Principal
 
 _PENDING = "modelgate.pending_events"
 REQUEST_ID = "modelgate.request_id"
+# The X-Request-ID the caller sent, kept beside ours and never in its place: a caller could
+# otherwise make its change look like part of another request in the ledger.
+CLIENT_REQUEST_ID = "modelgate.client_request_id"
 
 
 class EventType(StrEnum):
@@ -57,6 +60,10 @@ class EventType(StrEnum):
     WEBHOOK_REDELIVERED = "webhook.redelivered"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_TEST = "webhook.test"  # the ping itself: delivered, never in the ledger
+    # The secrets sealed at rest were sealed again under the current key: by the embedded
+    # default replacing a public key file (key.replaced), or `modelgate keys reseal`.
+    KEY_REPLACED = "key.replaced"
+    KEYS_RESEALED = "key.resealed"
     # A change brought over from another registry by `modelgate import`, set as the source had
     # it, without approvals; data["change"] names the ordinary event it stands for.
     IMPORTED = "import"
@@ -71,6 +78,7 @@ class PendingEvent:
     version: int | None
     data: dict[str, Any] = field(default_factory=dict)
     request_id: str | None = None
+    client_request_id: str | None = None
 
 
 def record(
@@ -97,6 +105,7 @@ def record(
                 version=version,
                 data=data or {},
                 request_id=session.info.get(REQUEST_ID),
+                client_request_id=session.info.get(CLIENT_REQUEST_ID),
             ),
         )
     )

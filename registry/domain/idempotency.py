@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -24,6 +25,28 @@ from registry.orm.base import utcnow
 PENDING = "modelgate.idempotency_key"  # session.info: the key the next commit writes
 KEPT_FOR = dt.timedelta(hours=24)
 MAX_KEY = 255
+# The fields of an answer that show a secret once (the schemas' SHOWN_ONCE: a new API
+# token, a webhook's signing secret). They are never kept with a stored answer: a copy of
+# the database plus its key would otherwise hold a live admin token for a day. A replay
+# leaves them out and names them in this header.
+SECRET_FIELDS = ("token", "secret")
+WITHHELD_HEADER = "Idempotent-Secret-Withheld"
+
+
+def withhold_secrets(body: str) -> tuple[str, list[str]]:
+    """``body`` without its shown-once secrets, and the names of the fields taken out."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return body, []
+    if not isinstance(answer, dict):
+        return body, []
+    withheld = [f for f in SECRET_FIELDS if isinstance(answer.get(f), str)]
+    if not withheld:
+        return body, []
+    for name in withheld:
+        del answer[name]
+    return json.dumps(answer, ensure_ascii=False, separators=(",", ":")), withheld
 
 
 @dataclass(frozen=True, slots=True)

@@ -245,11 +245,18 @@ def find_token(session: Session, secret: str, now: dt.datetime | None = None) ->
     return row
 
 
-def ensure_bootstrap_token(session: Session, secret: str | None = None) -> str | None:
-    """On an empty registry, create its first admin token; return the secret if one was made.
+def ensure_bootstrap_token(
+    session: Session,
+    secret: str | None = None,
+    lifetime: dt.timedelta | None = None,
+    now: dt.datetime | None = None,
+) -> str | None:
+    """On an empty registry, create its first admin token, valid for ``lifetime`` (None:
+    no expiry); return the secret if one was made.
 
     Checks and creates under the audit chain's lock, so two processes starting at once make
-    one token between them.
+    one token between them. The first token is a way in, not a credential to keep: it
+    expires, and the admin mints the tokens that stay.
     """
     from registry.domain.ledger import lock_chain
     from registry.domain.principal import system
@@ -264,6 +271,7 @@ def ensure_bootstrap_token(session: Session, secret: str | None = None) -> str |
         roles=[Role.ADMIN.value],
         owner="system:modelgate",
         secret=secret,
+        expires_at=(now or utcnow()) + lifetime if lifetime else None,
     )
     return info.token
 

@@ -47,20 +47,29 @@ HASHED_FIELDS = (
     "request_id",
     "prev_hash",
 )
+# Fields added to the ledger later: hashed when they hold a value, left out of the canonical
+# form when they are null, so every event written before they existed keeps its hash.
+HASHED_WHEN_PRESENT = ("client_request_id",)
 
 
 def event_hash(**fields: Any) -> str:
-    """SHA-256 over the canonical form of exactly HASHED_FIELDS."""
+    """SHA-256 over the canonical form of HASHED_FIELDS (all required) and the
+    HASHED_WHEN_PRESENT fields given a value."""
     missing = set(HASHED_FIELDS) - set(fields)
-    if missing or len(fields) != len(HASHED_FIELDS):
-        raise TypeError(f"event_hash takes exactly {HASHED_FIELDS}")
-    canonical_fields = {**fields, "at": format_time(fields["at"])}
+    unknown = set(fields) - set(HASHED_FIELDS) - set(HASHED_WHEN_PRESENT)
+    if missing or unknown:
+        raise TypeError(f"event_hash takes {HASHED_FIELDS}, and {HASHED_WHEN_PRESENT} if set")
+    canonical_fields = {k: v for k, v in fields.items() if k in HASHED_FIELDS or v is not None}
+    canonical_fields["at"] = format_time(fields["at"])
     return hashlib.sha256(canonical(canonical_fields)).hexdigest()
 
 
 def hash_of(row: Any) -> str:
     """The hash ``row`` should carry (an AuditEvent, or a plain row of its table)."""
-    return event_hash(**{name: getattr(row, name) for name in HASHED_FIELDS})
+    return event_hash(
+        **{name: getattr(row, name) for name in HASHED_FIELDS},
+        **{name: getattr(row, name, None) for name in HASHED_WHEN_PRESENT},
+    )
 
 
 def append_pending(session: Session) -> None:
@@ -106,6 +115,7 @@ def append(session: Session, pending: list[events.PendingEvent]) -> list[AuditEv
             "version": item.version,
             "data": json.loads(canonical(item.data)),  # exactly what is hashed and stored
             "request_id": item.request_id,
+            "client_request_id": item.client_request_id,
             "prev_hash": head.hash,
         }
         row = AuditEvent(**fields, hash=event_hash(**fields))

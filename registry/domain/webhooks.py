@@ -36,7 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy.orm import Session
 
 from registry.domain import globs, permissions, validation
@@ -52,7 +52,7 @@ NEW_DELIVERIES = "modelgate.new_deliveries"  # session.info key read after commi
 TEST_EVENT = EventType.WEBHOOK_TEST.value
 # Event families kept in the ledger only: identity and webhook configuration are for
 # auditors, not for subscribers.
-AUDIT_ONLY = ("token.", "role_binding.", "webhook.", "policy.")
+AUDIT_ONLY = ("token.", "role_binding.", "webhook.", "policy.", "key.")
 MAX_URL = 2048
 SNIPPET = 2048
 LEASE = dt.timedelta(seconds=90)
@@ -79,10 +79,14 @@ def _key_bytes(secret: str) -> bytes:
 
 class SecretBox:
     """Encrypts subscription secrets at rest; they must be read back to sign, so they are
-    encrypted (Fernet: AES-128-CBC with HMAC) rather than hashed."""
+    encrypted (Fernet: AES-128-CBC with HMAC) rather than hashed.
 
-    def __init__(self, key: str) -> None:
-        self._fernet = Fernet(key)
+    Given several keys (during a rotation), the first seals and every one opens;
+    :meth:`reseal` moves a sealed value onto the first key."""
+
+    def __init__(self, key: str | Sequence[str]) -> None:
+        keys = [key] if isinstance(key, str) else list(key)
+        self._fernet = MultiFernet([Fernet(k) for k in keys])
 
     @staticmethod
     def derive(material: str) -> str:
@@ -99,8 +103,18 @@ class SecretBox:
         except InvalidToken:
             raise RuntimeError(
                 "A webhook secret cannot be decrypted: MODELGATE_WEBHOOK_ENCRYPTION_KEY (or "
-                "the MODELGATE_SECRET_KEY it derives from) changed since it was stored."
+                "the MODELGATE_SECRET_KEY it derives from) changed since it was stored; give "
+                "the old key in MODELGATE_PREVIOUS_SECRET_KEYS (or after the new one in "
+                "MODELGATE_WEBHOOK_ENCRYPTION_KEY) and run `modelgate keys reseal`."
             ) from None
+
+    def reseal(self, sealed: str) -> str:
+        """``sealed`` sealed again with the first key (whichever key sealed it)."""
+        try:
+            return self._fernet.rotate(sealed.encode()).decode()
+        except InvalidToken:
+            self.open(sealed)  # raises, saying which keys to give
+            raise
 
 
 def sign(secrets_in_use: Sequence[str], message_id: str, timestamp: int, body: str) -> str:

@@ -34,7 +34,9 @@ class AuditEvent(Base):
     model: Mapped[str | None] = mapped_column(Name())
     version: Mapped[int | None]
     data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
-    request_id: Mapped[str | None] = mapped_column(sa.String(64))
+    request_id: Mapped[str | None] = mapped_column(sa.String(64))  # ours, always
+    # The X-Request-ID the caller sent, if any: for correlation, never trusted as ours.
+    client_request_id: Mapped[str | None] = mapped_column(sa.String(64))
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64))
 

@@ -32,7 +32,14 @@ class AuditEventOut(ma.Schema):
     model = fields.String(allow_none=True)
     version = fields.Integer(allow_none=True)
     data = fields.Dict()
-    request_id = fields.String(allow_none=True)
+    request_id = fields.String(
+        allow_none=True,
+        metadata={"description": "Ours: the X-Request-ID the caller was answered with."},
+    )
+    client_request_id = fields.String(
+        allow_none=True,
+        metadata={"description": "The X-Request-ID the caller sent, if any (not verified)."},
+    )
     prev_hash = fields.String()
     hash = fields.String()
 

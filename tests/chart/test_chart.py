@@ -161,8 +161,8 @@ def test_migrations_run_as_a_hook_before_install_and_upgrade(default):
     job = one(default, "Job", "-migrate")
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
-    # Kept after success: on an empty database its log holds the first admin token.
-    assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation"
+    # Deleted once it succeeds; a failed one stays to be read until the next attempt.
+    assert annotations["helm.sh/hook-delete-policy"] == "before-hook-creation,hook-succeeded"
     assert container(default, "migrate")["command"] == ["modelgate", "db", "upgrade"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
     # No serving process migrates: the API runs the image's gunicorn, the others Celery.
@@ -171,14 +171,14 @@ def test_migrations_run_as_a_hook_before_install_and_upgrade(default):
 
 
 def test_an_existing_secret_is_used_everywhere_and_not_created(default):
-    assert kinds(default, "Secret") == {}
+    assert set(kinds(default, "Secret")) == {f"{RELEASE}-modelgate-bootstrap"}
     for template in pod_templates(default).values():
         for c in template["spec"]["containers"]:
             assert c["envFrom"] == [{"secretRef": {"name": "modelgate"}}]
 
 
 def test_the_charts_own_secret_exists_before_the_migration_job(managed):
-    (secret,) = kinds(managed, "Secret").values()
+    secret = one(managed, "Secret", "-env")
     job = one(managed, "Job", "-migrate")
     hook = secret["metadata"]["annotations"]
     assert hook["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -196,6 +196,96 @@ def test_the_charts_own_secret_exists_before_the_migration_job(managed):
     # The pods roll when the Secret's content changes.
     annotations = one(managed, "Deployment", "-api")["spec"]["template"]["metadata"]
     assert "checksum/secret" in annotations["annotations"]
+
+
+# --------------------------------------------------------------------------- first admin token
+
+LONG_RUNNING = ("api", "worker", "beat")
+CHOSEN = "mgt_chosen-bootstrap-token-0123456789abcdef"  # noqa: S105 - a rendering's
+
+
+def bootstrap_refs(c: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        e["valueFrom"]["secretKeyRef"]
+        for e in c.get("env", [])
+        if e["name"] == "MODELGATE_BOOTSTRAP_TOKEN" and "valueFrom" in e
+    ]
+
+
+@pytest.mark.parametrize("rendering", ["default", "managed", "production"])
+def test_the_first_admin_token_reaches_the_migration_job_alone(request, rendering):
+    """From the bootstrap Secret into the job, with an expiry; blanked in every long-running
+    pod, so one left in an existing Secret (read with envFrom) never reaches them."""
+    docs = request.getfixturevalue(rendering)
+    job = container(docs, "migrate")
+    assert bootstrap_refs(job) == [
+        {"name": f"{RELEASE}-modelgate-bootstrap", "key": "MODELGATE_BOOTSTRAP_TOKEN"}
+    ]
+    assert env_of(job)["MODELGATE_BOOTSTRAP_TOKEN_TTL"] == "24h"
+    for name in LONG_RUNNING:
+        if f"{RELEASE}-modelgate-{name}" not in kinds(docs, "Deployment"):
+            continue
+        c = container(docs, name)
+        assert bootstrap_refs(c) == []
+        assert env_of(c)["MODELGATE_BOOTSTRAP_TOKEN"] == ""
+        assert "MODELGATE_BOOTSTRAP_TOKEN_TTL" not in env_of(c)
+    for secret in kinds(docs, "Secret").values():
+        if secret["metadata"]["name"] != f"{RELEASE}-modelgate-bootstrap":
+            assert "MODELGATE_BOOTSTRAP_TOKEN" not in secret["stringData"]
+
+
+def test_the_chart_makes_a_random_first_token_in_a_secret_before_the_job(helm, default):
+    secret = one(default, "Secret", "-bootstrap")
+    token = secret["stringData"]["MODELGATE_BOOTSTRAP_TOKEN"]
+    assert token.startswith("mgt_")
+    assert len(token) >= 32
+    again = one(render(helm), "Secret", "-bootstrap")["stringData"]["MODELGATE_BOOTSTRAP_TOKEN"]
+    assert again != token  # random (an install or upgrade keeps the one it has: lookup)
+    hook = secret["metadata"]["annotations"]
+    assert hook["helm.sh/hook"] == "pre-install,pre-upgrade"
+    job = one(default, "Job", "-migrate")["metadata"]["annotations"]
+    assert int(hook["helm.sh/hook-weight"]) < int(job["helm.sh/hook-weight"])
+
+
+def test_a_chosen_first_token_goes_in_the_bootstrap_secret_only(helm):
+    docs = render(helm, *MANAGED_SECRET, "--set", f"secrets.bootstrapToken={CHOSEN}")
+    assert one(docs, "Secret", "-bootstrap")["stringData"] == {"MODELGATE_BOOTSTRAP_TOKEN": CHOSEN}
+    assert "MODELGATE_BOOTSTRAP_TOKEN" not in one(docs, "Secret", "-env")["stringData"]
+    for template in pod_templates(docs).values():
+        assert CHOSEN not in yaml.safe_dump(template)
+
+
+def test_a_bootstrap_secret_of_your_own_is_read_by_the_job_and_not_created(helm):
+    docs = render(
+        helm,
+        "--set",
+        "bootstrap.existingSecret=first-admin",
+        "--set",
+        "bootstrap.secretKey=token",
+        "--set",
+        "bootstrap.ttl=7d",
+    )
+    assert kinds(docs, "Secret") == {}
+    job = container(docs, "migrate")
+    assert bootstrap_refs(job) == [{"name": "first-admin", "key": "token"}]
+    assert env_of(job)["MODELGATE_BOOTSTRAP_TOKEN_TTL"] == "7d"
+
+
+@pytest.mark.parametrize(
+    ("setting", "complaint"),
+    [
+        (
+            "secrets.extra.MODELGATE_BOOTSTRAP_TOKEN=x",
+            "invalid propertyName 'MODELGATE_BOOTSTRAP_TOKEN'",
+        ),
+        ("bootstrap.ttl=forever", "at '/bootstrap/ttl'"),
+        ("secrets.bootstrapToken=short-chosen-token", "at '/secrets/bootstrapToken'"),
+    ],
+)
+def test_the_first_token_cannot_be_put_where_every_pod_reads_it(helm, setting, complaint):
+    result = run_helm(helm, "template", RELEASE, str(CHART), "--set", setting)
+    assert result.returncode != 0
+    assert complaint in result.stderr
 
 
 def test_the_charts_own_secret_needs_a_database_url(helm):
@@ -344,8 +434,9 @@ def test_a_policy_change_rolls_the_pods(helm, default, tmp_path):
 
 def test_every_modelgate_variable_the_chart_sets_is_a_setting(managed):
     declared = {s.env for s in config.SETTINGS}
-    (secret,) = kinds(managed, "Secret").values()
-    names = set(secret["stringData"])
+    names = set()
+    for secret in kinds(managed, "Secret").values():
+        names |= set(secret["stringData"])
     for template in pod_templates(managed).values():
         for c in template["spec"]["containers"]:
             names |= set(env_of(c))

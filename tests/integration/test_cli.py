@@ -88,3 +88,45 @@ def test_serve_refuses_an_invalid_policy_before_starting(tmp_path):
     assert result.returncode == 1
     assert "bad.yaml:2" in result.stderr
     assert "Booting worker" not in result.stdout + result.stderr
+
+
+def _bootstrap_expiry(tmp_path):
+    import datetime as dt
+
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'modelgate.db'}")
+    with engine.connect() as conn:
+        (expires_at,) = conn.execute(
+            sa.text("SELECT expires_at FROM api_tokens WHERE name = 'bootstrap-admin'")
+        ).one()
+    engine.dispose()
+    if isinstance(expires_at, str):
+        expires_at = dt.datetime.fromisoformat(expires_at)
+    return expires_at.replace(tzinfo=expires_at.tzinfo or dt.UTC)
+
+
+def test_the_first_admin_token_expires(tmp_path):
+    """The bootstrap token is a way in, not a credential to keep: a day by default."""
+    import datetime as dt
+
+    upgraded = run("db", "upgrade", env=clean_env(), cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "it expires in 1 day" in upgraded.stdout
+    left = _bootstrap_expiry(tmp_path) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(hours=23) < left <= dt.timedelta(hours=24)
+
+
+def test_a_chosen_bootstrap_token_expires_too(tmp_path):
+    import datetime as dt
+
+    env = clean_env(
+        MODELGATE_BOOTSTRAP_TOKEN="mgt_chosen-bootstrap-token-0123456789",
+        MODELGATE_BOOTSTRAP_TOKEN_TTL="2h",
+    )
+    upgraded = run("db", "upgrade", env=env, cwd=tmp_path)
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "it expires in 2 hours" in upgraded.stdout
+    assert "mgt_chosen" not in upgraded.stdout
+    left = _bootstrap_expiry(tmp_path) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(hours=1) < left <= dt.timedelta(hours=2)

@@ -126,7 +126,8 @@ def test_the_image_command_serves_counts_across_workers_logs_json_and_stops(
             f"http://127.0.0.1:{port}/healthz", headers={"X-Request-ID": "from-the-probe"}
         )
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
-            assert response.headers["X-Request-ID"] == "from-the-probe"
+            ours = response.headers["X-Request-ID"]
+            assert ours != "from-the-probe"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
             text = r.read().decode()
     finally:
@@ -148,11 +149,12 @@ def test_the_image_command_serves_counts_across_workers_logs_json_and_stops(
 
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert lines, log.read_text()
-    (access,) = [e for e in lines if e.get("request_id") == "from-the-probe"]
-    assert (access["logger"], access["path"], access["status"]) == (
+    (access,) = [e for e in lines if e.get("client_request_id") == "from-the-probe"]
+    assert (access["logger"], access["path"], access["status"], access["request_id"]) == (
         "gunicorn.access",
         "/healthz",
         200,
+        ours,
     )
     assert any(e["message"].startswith("Booting worker") for e in lines)
     assert not (tmp_path / "metrics" / "counter_1.db").exists()

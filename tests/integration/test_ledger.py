@@ -22,7 +22,7 @@ def events(app):
 
 
 def test_each_change_records_its_event_with_actor_and_request_id(app, registry):
-    registry.post(
+    created = registry.post(
         "/api/v1/models", {"name": "fraud"}, expect=201, headers={"X-Request-ID": "req-42"}
     )
     registry.create_version("fraud")
@@ -37,7 +37,9 @@ def test_each_change_records_its_event_with_actor_and_request_id(app, registry):
     ]
     assert rows[0].actor == "service:admin"
     assert rows[0].actor_kind == "service"
-    assert rows[0].request_id == "req-42"
+    assert rows[0].request_id == created.headers["X-Request-ID"] != "req-42"
+    assert rows[0].client_request_id == "req-42"
+    assert rows[1].client_request_id is None
     assert rows[3].data["from_stage"] == "None"
     assert rows[3].data["to_stage"] == "Production"
     assert [r.seq for r in rows] == list(range(rows[0].seq, rows[0].seq + 5))
@@ -161,3 +163,33 @@ def test_deleting_a_model_closes_its_pending_requests(app, registry, use_policie
     assert [(r.data["request_id"], r.data["reason"]) for r in closing] == [
         (request["id"], "model deleted")
     ]
+
+
+def test_a_caller_cannot_file_its_change_under_another_requests_id(app, registry, as_role):
+    """An insider who reuses the X-Request-ID of someone else's request gets an id of ours on
+    the event; the value sent is kept apart, hashed with the event, and shown as sent."""
+    first = registry.post("/api/v1/models", {"name": "fraud"}, expect=201)
+    victims_id = first.headers["X-Request-ID"]
+    contributor = as_role("contributor")
+    forged = contributor.post(
+        "/api/v1/models", {"name": "churn"}, expect=201, headers={"X-Request-ID": victims_id}
+    )
+    rows = events(app)
+    by_model = {r.model: r for r in rows if r.event == "model.created"}
+    assert by_model["fraud"].request_id == victims_id
+    assert by_model["churn"].request_id == forged.headers["X-Request-ID"] != victims_id
+    assert by_model["churn"].client_request_id == victims_id
+    assert [r.model for r in rows if r.request_id == victims_id] == ["fraud"]
+    shown = registry.get("/api/v1/audit?model=churn").get_json()["events"][0]
+    assert (shown["request_id"], shown["client_request_id"]) == (
+        forged.headers["X-Request-ID"],
+        victims_id,
+    )
+    assert registry.get("/api/v1/audit/verify").get_json()["ok"] is True
+    # The caller's value is covered by the hash: editing it breaks the chain.
+    from registry.domain import ledger
+
+    row = by_model["churn"]
+    assert ledger.hash_of(row) == row.hash
+    row.client_request_id = "someone-else"
+    assert ledger.hash_of(row) != row.hash

@@ -47,3 +47,14 @@ def test_times_are_hashed_in_one_utc_form():
     paris = AT.astimezone(dt.timezone(dt.timedelta(hours=1)))
     assert ledger.format_time(paris) == "2026-11-22T10:00:00.123456Z"
     assert ledger.event_hash(**fields(at=paris)) == ledger.event_hash(**fields())
+
+
+def test_the_callers_request_id_is_hashed_only_when_there_is_one():
+    """Events written before client_request_id existed keep their hashes; a set value is
+    covered like any other field."""
+    before = ledger.event_hash(**fields())
+    assert ledger.event_hash(**fields(), client_request_id=None) == before
+    assert ledger.event_hash(**fields(), client_request_id="trace-1") != before
+    assert ledger.event_hash(**fields(), client_request_id="trace-1") != ledger.event_hash(
+        **fields(), client_request_id="trace-2"
+    )

@@ -37,6 +37,10 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version | replace 
 {{- end -}}
 {{- end -}}
 
+{{- define "modelgate.bootstrapSecretName" -}}
+{{- .Values.bootstrap.existingSecret | default (printf "%s-bootstrap" (include "modelgate.fullname" .)) -}}
+{{- end -}}
+
 {{- define "modelgate.secretName" -}}
 {{- .Values.secrets.existingSecret | default (printf "%s-env" (include "modelgate.fullname" .)) -}}
 {{- end -}}
@@ -75,9 +79,6 @@ MODELGATE_REDIS_URL: {{ required "secrets.redisUrl is required while the worker 
 {{- else if $s.redisUrl }}
 MODELGATE_REDIS_URL: {{ $s.redisUrl | quote }}
 {{- end }}
-{{- with $s.bootstrapToken }}
-MODELGATE_BOOTSTRAP_TOKEN: {{ . | quote }}
-{{- end }}
 {{- with $s.metricsToken }}
 MODELGATE_METRICS_TOKEN: {{ . | quote }}
 {{- end }}
@@ -98,12 +99,28 @@ MODELGATE_OIDC_JWKS_URL: {{ . | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* Environment of every Modelgate container: the Secret, the settings, the policies. */}}
+{{/*
+Environment of every Modelgate container: the Secret, the settings, the policies. The first
+admin token goes to the migration job alone (include with (merge (dict "bootstrapJob" true) .));
+every other container has it blanked, so one kept in an existing Secret never reaches them.
+*/}}
 {{- define "modelgate.env" -}}
 envFrom:
   - secretRef:
       name: {{ include "modelgate.secretName" . }}
 env:
+  {{- if .bootstrapJob }}
+  - name: MODELGATE_BOOTSTRAP_TOKEN
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "modelgate.bootstrapSecretName" . }}
+        key: {{ .Values.bootstrap.secretKey }}
+  - name: MODELGATE_BOOTSTRAP_TOKEN_TTL
+    value: {{ .Values.bootstrap.ttl | quote }}
+  {{- else }}
+  - name: MODELGATE_BOOTSTRAP_TOKEN
+    value: ""
+  {{- end }}
   - name: MODELGATE_POLICY_PATH
     value: {{ .Values.policies.mountPath | quote }}
   {{- range $name, $value := .Values.config }}

@@ -205,6 +205,45 @@ def test_export_ndjson_and_csv(history):
     )
 
 
+FORMULA = '=HYPERLINK("evil.example","click")'
+
+
+def test_a_csv_export_never_hands_a_spreadsheet_a_formula(registry):
+    """A model named like a formula (or any cell starting =, +, -, @, tab or CR) is exported
+    as text in CSV, with a leading quote; NDJSON keeps every value exactly."""
+    registry.create_model(FORMULA)
+    registry.create_model("+1+1")
+    registry.post(
+        "/api/v1/models",
+        {"name": "-2+3"},
+        headers={"X-Request-ID": "-2+3"},
+        expect=201,
+    )
+    table = list(
+        csv.DictReader(
+            io.StringIO(registry.get("/api/v1/audit/export?format=csv").get_data(as_text=True))
+        )
+    )
+    cells = [value for row in table for value in row.values()]
+    assert not [c for c in cells if c and c[0] in "=+-@\t\r"], cells
+    assert [r["model"] for r in table if r["event"] == "model.created"] == [
+        "'" + FORMULA,
+        "'+1+1",
+        "'-2+3",
+    ]
+    ndjson = [
+        json.loads(line)
+        for line in registry.get("/api/v1/audit/export?format=ndjson")
+        .get_data(as_text=True)
+        .splitlines()
+    ]
+    assert [e["model"] for e in ndjson if e["event"] == "model.created"] == [
+        FORMULA,
+        "+1+1",
+        "-2+3",
+    ]
+
+
 def test_export_of_100k_events_runs_in_constant_memory(app, registry):
     with app.app_context():  # seeded directly: the export reads, it does not verify
         rows = [

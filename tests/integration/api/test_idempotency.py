@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import sqlalchemy as sa
 
 from registry.extensions import db
@@ -109,15 +110,59 @@ def test_keys_are_kept_for_a_day(app, registry):
     assert register(registry, "old").get_json()["version"] == 2  # forgotten: a new request
 
 
-def test_a_stored_answer_holding_a_secret_is_encrypted(app, registry):
-    first = registry.post(
-        "/api/v1/tokens", {"name": "ci", "roles": ["viewer"]}, headers={"Idempotency-Key": "t"}
-    )
-    again = registry.post(
-        "/api/v1/tokens", {"name": "ci", "roles": ["viewer"]}, headers={"Idempotency-Key": "t"}
-    )
-    assert again.get_json()["token"] == first.get_json()["token"]
+def _opened_answers(app):
+    """Every stored answer, opened with the service's own key: what a copy of the database
+    and its key file would give away."""
+    from registry import outbox
+
     with app.app_context():
-        stored = db.session.execute(sa.text("SELECT response_body FROM idempotency_keys")).all()
-    assert stored
-    assert all(first.get_json()["token"] not in row[0] for row in stored)
+        box = outbox.runtime().box
+        rows = db.session.execute(sa.text("SELECT response_body FROM idempotency_keys")).all()
+        return [box.open(row[0]) for row in rows if row[0]]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "secret_field"),
+    [
+        ("/api/v1/tokens", {"name": "ci", "roles": ["admin"]}, "token"),
+        (
+            "/api/v1/webhooks",
+            {"url": "https://hooks.example.com/in", "events": ["*"]},
+            "secret",
+        ),
+    ],
+)
+def test_a_secret_shown_once_is_never_kept_with_the_stored_answer(
+    app, registry, path, body, secret_field
+):
+    """A database copy plus its key must not give back a live admin token or a webhook's
+    signing secret: the stored answer leaves the secret out, and a replay says so."""
+    first = registry.post(path, body, headers={"Idempotency-Key": "t"}, expect=201)
+    secret = first.get_json()[secret_field]
+    assert "Idempotent-Secret-Withheld" not in first.headers
+    again = registry.post(path, body, headers={"Idempotency-Key": "t"}, expect=201)
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Idempotent-Secret-Withheld"] == secret_field
+    replayed = again.get_json()
+    assert secret_field not in replayed
+    assert replayed == {k: v for k, v in first.get_json().items() if k != secret_field}
+    opened = _opened_answers(app)
+    assert opened
+    assert not [answer for answer in opened if secret in answer]
+    with app.app_context():  # and sealed, too: nothing of it readable without the key
+        raw = db.session.execute(sa.text("SELECT response_body FROM idempotency_keys")).all()
+    assert raw
+    assert not [row for row in raw if row[0] and '"name"' in row[0]]
+
+
+def test_rotating_a_webhook_secret_keeps_the_new_secret_out_of_the_stored_answer(app, registry):
+    hook = registry.post(
+        "/api/v1/webhooks", {"url": "https://hooks.example.com/in", "events": ["*"]}, expect=201
+    ).get_json()
+    rotate = f"/api/v1/webhooks/{hook['id']}/rotate-secret"
+    first = registry.post(rotate, {}, headers={"Idempotency-Key": "r"})
+    assert first.status_code < 300, first.get_data(as_text=True)
+    again = registry.post(rotate, {}, headers={"Idempotency-Key": "r"})
+    assert again.headers["Idempotent-Secret-Withheld"] == "secret"
+    assert "secret" not in again.get_json()
+    assert not [a for a in _opened_answers(app) if first.get_json()["secret"] in a]
