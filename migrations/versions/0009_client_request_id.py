@@ -1,6 +1,6 @@
 """Audit events keep the caller's X-Request-ID apart from ours.
 
-Revision ID: 0011
+Revision ID: 0009
 Revises: 0008
 Created: 2026-12-02
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
