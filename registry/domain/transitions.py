@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain import permissions, policy, readmodels, search, validation
+from registry.domain import artifacts, permissions, policy, readmodels, search, validation
 from registry.domain.errors import (
     Conflict,
     InvalidArgument,
@@ -173,6 +173,7 @@ def _facts(session: Session, row: ModelVersion, model_name: str) -> policy.Facts
         tags=info.tags,
         description=info.description,
         source=info.source,
+        digest=info.digest,
     )
 
 
@@ -846,7 +847,8 @@ def _apply(
 
     Everything that might have changed since the request was filed is checked again under the
     model's lock: the version's stage, the gates, the freeze windows (unless an admin broke
-    the glass) and the stage's exclusivity. Incumbents' "Archived" events are recorded before
+    the glass), the stage's exclusivity, and the version's files in the artifact store
+    against its digest. Incumbents' "Archived" events are recorded before
     the promoted version's own, so replaying the events in order never shows two versions in
     an exclusive stage at once.
     """
@@ -865,6 +867,7 @@ def _apply(
         _overridden(req, now),
         now,
     )
+    failed += artifacts.recheck(session, row)
     if failed:
         raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
     archived: list[int] = []
@@ -1202,6 +1205,8 @@ def request_checks(
         results.append(
             ("source_scheme", f"Source is {schemes}", _matching(failed, "source_scheme"))
         )
+    if governing.require_digest:
+        results.append(("digest", "Has a digest of its files", _matching(failed, "digest")))
     for window in governing.freeze:
         results.append(
             (
