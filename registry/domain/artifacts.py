@@ -21,12 +21,13 @@ transaction), deleting the model tombstones its rows (kept, unreachable), and a 
 under an old name starts empty, so an old URI fails closed instead of serving a stranger's
 files.
 
-Versions. A version registered from a source in the store records the manifest of the files
-there (registry.domain.manifests: the OpenSSF model-signing format) and their model digest,
-built from the rows, not by reading the files again. The files it was registered from are
-sealed: nothing may be added under that path while the version exists. A version of model A
-may only be registered from A's own namespace. Every stage change re-hashes the blobs of a
-version that has a manifest (:func:`recheck`) and refuses on any difference.
+Versions (:func:`place_of_source`). A version registered from its own model's files records
+their manifest (registry.domain.manifests: the OpenSSF model-signing format) and model
+digest, built from the rows, not by reading the files again. A version of model A may not be
+registered from another model's files. The place any ``mlflow-artifacts:/<name>/<path>``
+source points at is sealed: nothing may be uploaded under it while the version exists,
+whichever model holds that name then. Every move into Staging or Production re-hashes the
+blobs of a version that has a manifest (:func:`recheck`) and refuses on any difference.
 
 Order of file and row on upload: the body is streamed to a scratch file and hashed with no
 transaction open; then, under the model's row lock, the row is checked, the blob put in place
@@ -116,7 +117,8 @@ def _segments(path: str) -> list[str]:
         raise InvalidArgument(
             "An artifact path is relative, '/'-separated: <model name>/<path>.", field="path"
         )
-    validation.optional_text(path, "path", validation.MAX_SOURCE)  # refuses control characters
+    # NFC, as names are: the same file name typed on two systems is one path.
+    path = validation.optional_text(path, "path", validation.MAX_SOURCE) or ""
     segments = path.split("/")
     if any(s in ("", ".", "..") for s in segments):
         raise InvalidArgument(
@@ -150,7 +152,10 @@ def store_location(source: str) -> Location | None:
     (``mlflow-artifacts://host/...``) is fetched from that host. The path is percent-decoded
     as the server decodes the URL the client builds from it.
     """
-    parts = urlsplit(source)
+    try:
+        parts = urlsplit(source)
+    except ValueError:  # "mlflow-artifacts://[": nothing a client could fetch from us
+        return None
     if parts.scheme.lower() != SCHEME or parts.netloc:
         return None
     first, _, rest = unquote(parts.path).strip("/").partition("/")

@@ -847,10 +847,10 @@ def _apply(
 
     Everything that might have changed since the request was filed is checked again under the
     model's lock: the version's stage, the gates, the freeze windows (unless an admin broke
-    the glass), the stage's exclusivity, and the version's files in the artifact store
-    against its digest. Incumbents' "Archived" events are recorded before
-    the promoted version's own, so replaying the events in order never shows two versions in
-    an exclusive stage at once.
+    the glass), the stage's exclusivity, and (for moves into Staging or Production) the
+    version's files in the artifact store against its digest. Incumbents' "Archived" events
+    are recorded before the promoted version's own, so replaying the events in order never
+    shows two versions in an exclusive stage at once.
     """
     to_stage = Stage(req.to_stage)
     if row.stage != req.from_stage:
@@ -867,7 +867,11 @@ def _apply(
         _overridden(req, now),
         now,
     )
-    failed += artifacts.recheck(session, row)
+    # Files changed behind Modelgate's back keep a version out of the serving stages; taking
+    # one out of service is never refused for it (its event notes the mismatch instead).
+    mismatch = artifacts.recheck(session, row)
+    if to_stage.is_active:
+        failed += mismatch
     if failed:
         raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
     archived: list[int] = []
@@ -918,6 +922,7 @@ def _apply(
             "to_stage": to_stage.value,
             "request_id": req.id,
             "archived_versions": archived,
+            **({"digest_mismatch": mismatch[0]["files"]} if mismatch else {}),
         },
     )
     record(

@@ -234,3 +234,17 @@ def test_the_mlflow_layer_is_refused_the_same_way(registry, stored_version, arti
     assert refused["error_code"] == "PERMISSION_DENIED"
     assert "no longer match its digest" in refused["message"]
     assert registry.version("fraud", 1)["stage"] == "None"
+
+
+def test_a_tampered_version_can_still_be_taken_out_of_service(
+    registry, stored_version, artifact_root
+):
+    """The check that finds a version's files changed must not keep it serving: archiving
+    goes through, and its event says what no longer matched."""
+    assert registry.transition("fraud", 1, "Production")["state"] == "applied"
+    tamper(artifact_root, b"weights", b"malicious")
+    registry.transition("fraud", 1, "Staging", expect=422)  # still serving: refused
+    assert registry.transition("fraud", 1, "Archived")["state"] == "applied"
+    event = registry.get("/api/v1/audit?event=model_version.stage_changed").get_json()["events"]
+    assert event[-1]["data"]["to_stage"] == "Archived"
+    assert [f["name"] for f in event[-1]["data"]["digest_mismatch"]] == ["model.pkl"]
