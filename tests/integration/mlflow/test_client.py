@@ -317,9 +317,13 @@ def test_default_policies_refuse_a_direct_move_to_production(
     assert client.get_model_version(name, "1").current_stage == "Staging"
 
 
-def test_model_files_stored_in_modelgate(admin, saved_model, open_server, registry_db):
+def test_model_files_stored_in_modelgate(admin, open_server, registry_db, tmp_path):
     """A team without a tracking server: upload through mlflow-artifacts, register, load."""
     name = unique("stored")
+    # A model just saved: the module's shared one has been loaded from its path by now,
+    # and the client writes a registered_model_meta file into what it loads.
+    saved_model = str(tmp_path / "add-one")
+    mlflow.pyfunc.save_model(saved_model, python_model=AddOne())
     admin.create_registered_model(name)
     repository = MlflowArtifactsRepository(f"mlflow-artifacts:/{name}/v1")
     repository.log_artifacts(saved_model)
