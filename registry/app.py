@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 
 from registry import (
     api,
@@ -20,7 +20,7 @@ from registry import (
     ratelimit,
     ui,
 )
-from registry.domain import events, policy_files
+from registry.domain import artifacts, events, policy_files
 from registry.extensions import db, migrate
 
 
@@ -35,6 +35,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     loaded_policies = policy_files.load(settings["POLICY_PATH"])
     app = Flask("registry")
     app.extensions["modelgate.policies"] = loaded_policies
+    app.extensions["modelgate.artifacts"] = artifacts.ArtifactStore(settings["ARTIFACT_ROOT"])
     app.config.update(settings)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],
@@ -59,6 +60,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     observability.init_app(app)
     metrics.init_app(app)  # before auth, so refused requests are counted and timed too
     app.before_request(_mark_read_only)
+    app.before_request(_bind_artifact_store)
     app.teardown_request(_clear_read_only)
     ratelimit.init_app(app)  # before auth: a flood is refused before tokens are looked up
     auth.init_app(app)
@@ -73,6 +75,12 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
 def _mark_read_only() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         request.environ["modelgate.read_only"] = database.reads_only.set(True)
+
+
+def _bind_artifact_store() -> None:
+    """Stage changes re-check a version's files in the store; whichever surface asks
+    (API, MLflow layer, console), the domain finds the store on the request's session."""
+    artifacts.use_store(db.session, current_app.extensions["modelgate.artifacts"])
 
 
 def _clear_read_only(_exc: BaseException | None) -> None:

@@ -332,8 +332,8 @@ SETTINGS: tuple[Setting, ...] = (
         "ARTIFACT_ROOT",
         _str,
         None,
-        "Directory the mlflow-artifacts endpoints keep model files in, one sub-directory per "
-        "registered model. Unset: `mlartifacts` in the working directory.",
+        "Directory the mlflow-artifacts endpoints keep model files in, write-once, stored by "
+        "their SHA-256. Unset: `mlartifacts` in the working directory.",
         production="a volume shared by every replica",
     ),
     Setting(

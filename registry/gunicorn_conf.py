@@ -122,15 +122,17 @@ logger_class = Logger
 
 def on_starting(server: Any) -> None:
     """Before the first worker: start the metrics directory empty (a restarted container
-    keeps its emptyDir, and the last run's counts must not be added to this one's), and
-    record the policy set in force in the audit ledger if it changed."""
+    keeps its emptyDir, and the last run's counts must not be added to this one's), record
+    the policy set in force in the audit ledger if it changed, and bring the artifact store
+    up to date (files of an earlier release's layout, digests of older versions)."""
     for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
         stale.unlink()
     from registry.domain import policy_files
-    from registry.startup import record_policies
+    from registry.startup import record_policies, upgrade_artifact_store
 
     settings = _config.load()
     record_policies(settings["DATABASE_URL"], policy_files.load(settings["POLICY_PATH"]))
+    upgrade_artifact_store(settings["DATABASE_URL"], settings["ARTIFACT_ROOT"])
 
 
 def post_worker_init(worker: Any) -> None:

@@ -1,8 +1,10 @@
-"""What a starting service does once, before it serves: record the policy set in force.
+"""What a starting service does once, before it serves: record the policy set in force, and
+bring the artifact store up to date.
 
 Called by ``modelgate serve`` and by the gunicorn configuration, never by create_app (which
 must not need a database). Replicas starting together record a change once: the domain
-takes the audit chain's lock and compares digests.
+takes the audit chain's lock and compares digests, and adopting artifact files locks each
+model and skips files already recorded.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.domain import audit, events
+from registry.domain import artifacts, audit, events
 from registry.domain.policy import PolicySet
 
 log = logging.getLogger("modelgate.startup")
@@ -28,5 +30,38 @@ def record_policies(database_url: str, policies: PolicySet) -> None:
             session.commit()
     except sa.exc.SQLAlchemyError as exc:  # the service can still start; readiness will tell
         log.warning("could not record the policy set: %s", exc)
+    finally:
+        engine.dispose()
+
+
+def upgrade_artifact_store(database_url: str, artifact_root: str) -> None:
+    """Bring files an earlier release kept under model names (``<root>/<name>/...``) into the
+    write-once store, each recorded as uploaded by ``system:upgrade``, and record the digest
+    of versions registered from the store before digests existed. Idempotent: a second run
+    finds nothing to do. A failure is logged and the service starts anyway: files not yet
+    adopted are simply not served until the next start."""
+    events.install()
+    store = artifacts.ArtifactStore(artifact_root)
+    engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+    try:
+        store.clear_stale_scratch()
+        with Session(engine) as session:
+            for name in store.legacy_directories():
+                try:
+                    adopted = store.adopt_legacy(session, name)
+                    session.commit()
+                except sa.exc.IntegrityError:  # a replica starting alongside adopted them
+                    session.rollback()
+                    continue
+                store.retire_legacy(name)
+                if adopted:
+                    log.info(
+                        "adopted %d file(s) of model %r into the artifact store", adopted, name
+                    )
+            for name, version in artifacts.record_missing_digests(session):
+                log.info("recorded the digest of %r version %d", name, version)
+            session.commit()
+    except (sa.exc.SQLAlchemyError, OSError) as exc:
+        log.warning("could not bring the artifact store up to date: %s", exc)
     finally:
         engine.dispose()

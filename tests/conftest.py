@@ -29,6 +29,7 @@ from registry import create_app
 from registry.config import normalise_database_url
 from registry.database import alembic_config
 from registry.domain import identity, policy_files
+from registry.domain.artifacts import ArtifactStore
 from registry.domain.policy import PolicySet
 from registry.domain.principal import system
 from registry.extensions import db
@@ -233,6 +234,15 @@ def use_policies(app: Any) -> Iterator[Any]:
 
     yield use
     app.extensions["modelgate.policies"] = saved
+
+
+@pytest.fixture
+def artifact_root(app: Any, tmp_path: Path) -> Iterator[Path]:
+    """An empty artifact store for one test."""
+    saved = app.extensions["modelgate.artifacts"]
+    app.extensions["modelgate.artifacts"] = ArtifactStore(tmp_path / "artifacts")
+    yield tmp_path / "artifacts"
+    app.extensions["modelgate.artifacts"] = saved
 
 
 @pytest.fixture

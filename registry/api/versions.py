@@ -15,6 +15,7 @@ from registry.domain.stages import Stage
 from registry.extensions import db
 from registry.schemas.common import TagIn
 from registry.schemas.versions import (
+    ManifestOut,
     VersionIn,
     VersionListArgs,
     VersionOut,
@@ -110,6 +111,23 @@ class Version(MethodView):
         )
         db.session.commit()
         return empty()
+
+
+@blp.route("/<int:version>/manifest")
+class VersionManifest(MethodView):
+    @requires(Action.READ)
+    @blp.response(200, ManifestOut)
+    def get(self, name: str, version: int) -> Response:
+        """Get the manifest of a version's files
+
+        For versions registered from Modelgate's artifact store: the in-toto statement the
+        OpenSSF model-signing library would sign over the same files (each file's SHA-256,
+        and the model digest over them all, which is the version's `digest`). A signature
+        made with model-signing over the downloaded files verifies against it. 404 for
+        other versions.
+        """
+        manifest = versions.get_manifest(db.session, current_principal(), name, version)
+        return answer(manifest, etag=True)
 
 
 @blp.route("/<int:version>/tags/<path:key>")

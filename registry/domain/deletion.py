@@ -7,6 +7,10 @@ hear of it) and a ``cancelled`` request, with the reason, per pending request.
 
 Neither a version in Staging or Production nor a model that has one can be deleted: taking a
 serving version away is a stage change, and stage changes go through governance.
+
+Files in the artifact store belong to the model, not to a version: deleting a version leaves
+them (other versions may share them; they can never be replaced) and unseals its path for
+new files; deleting the model tombstones them (registry.domain.artifacts).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.domain import permissions, readmodels, transitions, validation
+from registry.domain import artifacts, permissions, readmodels, transitions, validation
 from registry.domain.errors import Conflict
 from registry.domain.events import EventType, record
 from registry.domain.permissions import Action
@@ -97,6 +101,9 @@ def delete_model(
             active_versions=[{"version": v.version, "stage": v.stage} for v in active],
         )
     _announce_removals(session, principal, model, rows, "model deleted")
+    # Its files are detached, not handed down: a model created later under this name
+    # starts with none.
+    tombstoned = artifacts.tombstone(session, model, utcnow())
     session.delete(model)
     session.flush()
     record(
@@ -104,7 +111,7 @@ def delete_model(
         EventType.MODEL_DELETED,
         principal,
         model=name,
-        data={"versions_deleted": len(rows)},
+        data={"versions_deleted": len(rows), "artifacts_tombstoned": tombstoned},
     )
 
 

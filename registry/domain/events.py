@@ -48,6 +48,8 @@ class EventType(StrEnum):
     REQUEST_EXPIRED = "transition_request.expired"
     BREAK_GLASS = "transition_request.break_glass"
     COMMENT_CREATED = "comment.created"
+    # A file entered the artifact store (data: path, size, sha256); files are never replaced.
+    ARTIFACT_UPLOADED = "artifact.uploaded"
     TOKEN_CREATED = "token.created"  # noqa: S105 - an event name, not a secret
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name, not a secret
     BINDING_CREATED = "role_binding.created"

@@ -134,6 +134,7 @@ class Policy:
     require_description: bool = False
     metrics: tuple[MetricGate, ...] = ()
     source_schemes: frozenset[str] | None = None
+    require_digest: bool = False
     freeze: tuple[FreezeWindow, ...] = ()
     source: str = ""  # "file:line", for messages
 
@@ -159,6 +160,7 @@ class Policy:
                 "require_description": self.require_description,
                 "metrics": [m.expression for m in self.metrics],
                 "source_schemes": sorted(self.source_schemes) if self.source_schemes else None,
+                "require_digest": self.require_digest,
             },
             "freeze": [{"name": w.name, "when": w.describe()} for w in self.freeze],
             "source": self.source,
@@ -245,6 +247,7 @@ class Facts:
     tags: Mapping[str, str]
     description: str | None
     source: str
+    digest: str | None = None
 
 
 def _required_tags(policy: Policy, facts: Facts) -> list[Check]:
@@ -324,11 +327,25 @@ def _source_scheme(policy: Policy, facts: Facts) -> list[Check]:
     ]
 
 
+def _digest(policy: Policy, facts: Facts) -> list[Check]:
+    if not policy.require_digest or facts.digest is not None:
+        return []
+    return [
+        {
+            "check": "digest",
+            "message": f"Versions entering {policy.stage.value} need a digest of their files: "
+            "register them from Modelgate's artifact store, or give the digest "
+            "(sha256:<hex>, as model-signing computes it) when registering.",
+        }
+    ]
+
+
 GATES: dict[str, Callable[[Policy, Facts], list[Check]]] = {
     "required_tags": _required_tags,
     "require_description": _description,
     "metrics": _metrics,
     "source_schemes": _source_scheme,
+    "require_digest": _digest,
 }
 
 

@@ -264,6 +264,7 @@ def _policy(raw: dict[str, Any], source: str) -> Policy:
         require_description=gates.get("require_description", False),
         metrics=tuple(metrics),
         source_schemes=frozenset(schemes) if schemes else None,
+        require_digest=gates.get("require_digest", False),
         freeze=tuple(_freeze(w, ("freeze", i)) for i, w in enumerate(raw.get("freeze", []))),
         source=source,
     )

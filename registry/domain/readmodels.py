@@ -45,6 +45,7 @@ class VersionInfo:
     created_at: dt.datetime
     updated_at: dt.datetime
     created_by: str | None
+    digest: str | None = None  # "sha256:<hex>", the model-signing digest of its files
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +115,7 @@ def version_columns(dialect: str) -> list[Any]:
         MV.created_at,
         MV.updated_at,
         MV.created_by,
+        MV.digest,
     ]
 
 
@@ -145,6 +147,7 @@ def version_from_row(row: Any) -> VersionInfo:
         created_at=row.created_at,
         updated_at=row.updated_at,
         created_by=row.created_by,
+        digest=row.digest,
     )
 
 

@@ -225,9 +225,15 @@ def _rename(session: Session, principal: Principal, model: RegisteredModel, new_
     ).scalar_one_or_none()
     if clash is not None:
         raise _exists(new_name, clash)
+    from registry.domain import artifacts  # it locks models through this module
+
     old = model.name
+    now = utcnow()
+    # Files stay with the model (they are keyed by its id); the sources of versions
+    # registered from them follow the name, so those versions load the same bytes.
+    rewritten = artifacts.follow_rename(session, model, new_name, now)
     model.name, model.name_key = new_name, key
-    touch(model)
+    touch(model, now)
     try:
         with session.begin_nested():
             session.flush()
@@ -238,7 +244,7 @@ def _rename(session: Session, principal: Principal, model: RegisteredModel, new_
         EventType.MODEL_RENAMED,
         principal,
         model=new_name,
-        data={"from": old, "to": new_name},
+        data={"from": old, "to": new_name, "sources_rewritten": rewritten},
     )
 
 

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain import permissions, policy, readmodels, search, validation
+from registry.domain import artifacts, permissions, policy, readmodels, search, validation
 from registry.domain.errors import (
     Conflict,
     InvalidArgument,
@@ -173,6 +173,7 @@ def _facts(session: Session, row: ModelVersion, model_name: str) -> policy.Facts
         tags=info.tags,
         description=info.description,
         source=info.source,
+        digest=info.digest,
     )
 
 
@@ -846,9 +847,10 @@ def _apply(
 
     Everything that might have changed since the request was filed is checked again under the
     model's lock: the version's stage, the gates, the freeze windows (unless an admin broke
-    the glass) and the stage's exclusivity. Incumbents' "Archived" events are recorded before
-    the promoted version's own, so replaying the events in order never shows two versions in
-    an exclusive stage at once.
+    the glass), the stage's exclusivity, and (for moves into Staging or Production) the
+    version's files in the artifact store against its digest. Incumbents' "Archived" events
+    are recorded before the promoted version's own, so replaying the events in order never
+    shows two versions in an exclusive stage at once.
     """
     to_stage = Stage(req.to_stage)
     if row.stage != req.from_stage:
@@ -865,6 +867,11 @@ def _apply(
         _overridden(req, now),
         now,
     )
+    # Files changed behind Modelgate's back keep a version out of the serving stages; taking
+    # one out of service is never refused for it (its event notes the mismatch instead).
+    mismatch = artifacts.recheck(session, row)
+    if to_stage.is_active:
+        failed += mismatch
     if failed:
         raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
     archived: list[int] = []
@@ -915,6 +922,7 @@ def _apply(
             "to_stage": to_stage.value,
             "request_id": req.id,
             "archived_versions": archived,
+            **({"digest_mismatch": mismatch[0]["files"]} if mismatch else {}),
         },
     )
     record(
@@ -1202,6 +1210,8 @@ def request_checks(
         results.append(
             ("source_scheme", f"Source is {schemes}", _matching(failed, "source_scheme"))
         )
+    if governing.require_digest:
+        results.append(("digest", "Has a digest of its files", _matching(failed, "digest")))
     for window in governing.freeze:
         results.append(
             (

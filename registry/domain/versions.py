@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.domain import permissions, readmodels, tagging, validation
+from registry.domain import artifacts, manifests, permissions, readmodels, tagging, validation
 from registry.domain.errors import InvalidArgument, NotFound
 from registry.domain.events import EventType, record
 from registry.domain.pagination import Page, check_max_results, paginate
@@ -46,19 +46,26 @@ def create_version(
     run_link: str | None = None,
     description: str | None = None,
     tags: dict[str, str] | None = None,
+    digest: str | None = None,
 ) -> VersionInfo:
     """Register the next version of a model.
 
     The number is taken from the model's counter under its row lock, so racing registrations
     get consecutive numbers with no gap or duplicate, and a deleted number is never reused.
+
+    A source in Modelgate's artifact store must be in this model's own files and hold some;
+    the version records their manifest and digest, and they are sealed. For other sources
+    the client may give the ``digest`` (``sha256:<hex>``) of what it registers.
     """
     source = validation.source(source)
     run_id = validation.optional_text(run_id, "run_id", validation.MAX_RUN_ID)
     run_link = validation.optional_text(run_link, "run_link", validation.MAX_RUN_LINK)
     description = validation.description(description)
-    tags = validation.tags(tags or {})
+    tags = _settable(validation.tags(tags or {}))
+    digest = manifests.client_digest(digest)
     permissions.require(principal, Action.WRITE, name)
     model = lock_model(session, name)
+    place = artifacts.place_of_source(session, model, source, digest)
     model.last_version += 1
     now = utcnow()
     row = ModelVersion(
@@ -73,6 +80,10 @@ def create_version(
         created_by=principal.id,
         created_at=now,
         updated_at=now,
+        digest=place.digest,
+        store_model=place.store_model,
+        store_path=place.store_path,
+        manifest=place.manifest,
         tags=[ModelVersionTag(key=k, value=v) for k, v in tags.items()],
     )
     session.add(row)
@@ -84,9 +95,25 @@ def create_version(
         principal,
         model=name,
         version=row.version,
-        data={"source": source, "run_id": run_id, "description": description, "tags": tags},
+        data={
+            "source": source,
+            "run_id": run_id,
+            "description": description,
+            "tags": tags,
+            "digest": place.digest,
+        },
     )
     return readmodels.version_info(session, row.id)
+
+
+def _settable(tags: dict[str, str]) -> dict[str, str]:
+    if manifests.DIGEST_TAG in tags:
+        raise InvalidArgument(
+            f"The tag {manifests.DIGEST_TAG!r} is Modelgate's record of the version's digest; "
+            "it cannot be set (give a digest when registering instead).",
+            field="tags",
+        )
+    return tags
 
 
 def get_version(session: Session, principal: Principal, name: str, version: int) -> VersionInfo:
@@ -98,6 +125,32 @@ def get_version(session: Session, principal: Principal, name: str, version: int)
     if row is None:
         _raise_missing(session, name, version)
     return readmodels.version_from_row(row)
+
+
+def get_manifest(session: Session, principal: Principal, name: str, version: int) -> dict[str, Any]:
+    """The manifest recorded for a version registered from Modelgate's artifact store: the
+    in-toto statement the OpenSSF model-signing library signs over the same files. NotFound
+    for other versions (their digest, if any, came from the client)."""
+    version = validation.version_number(version)
+    name = lookup_name(name)
+    permissions.require(principal, Action.READ, name)
+    row = session.execute(
+        sa.select(ModelVersion.manifest, ModelVersion.digest)
+        .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
+        .where(RegisteredModel.name == name, ModelVersion.version == version)
+    ).one_or_none()
+    if row is None:
+        _raise_missing(session, name, version)
+    assert row is not None  # _raise_missing raised otherwise
+    if row.manifest is None:
+        raise NotFound(
+            f"Model version {name!r} version {version} has no manifest: only versions "
+            "registered from Modelgate's artifact store have one.",
+            missing="manifest",
+            digest=row.digest,
+        )
+    manifest: dict[str, Any] = row.manifest
+    return manifest
 
 
 def _raise_missing(session: Session, name: str, version: int) -> None:
@@ -201,6 +254,7 @@ def set_version_tag(
     version = validation.version_number(version)
     key = validation.tag_key(key)
     value = validation.tag_value(value)
+    _settable({key: value})
     permissions.require(principal, Action.WRITE, name)
     model = lock_model(session, name)
     row = lock_version(session, model, version)

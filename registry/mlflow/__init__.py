@@ -12,14 +12,12 @@ from __future__ import annotations
 
 from flask import Flask
 
-from registry.domain.artifacts import ArtifactStore
 from registry.mlflow import artifacts, governance, models
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
 
 
 def init_app(app: Flask) -> None:
-    app.extensions["modelgate.artifacts"] = ArtifactStore(app.config["ARTIFACT_ROOT"])
     for blueprint in (governance.blp, models.blp):
         for prefix in PREFIXES:
             name = blueprint.name + ("_ajax" if prefix.startswith("/ajax") else "")

@@ -3,7 +3,9 @@
 The client resolves ``mlflow-artifacts:/<path>`` sources against its *tracking* URI, so a team
 with no tracking server points MLFLOW_TRACKING_URI at Modelgate: uploads (PUT), listings and
 downloads then come here. Paths start with the model's name (see registry.domain.artifacts).
-Multipart transfers are not offered; server-info says so, and the client then streams.
+The store is write-once: an upload onto a file that holds other bytes is 409
+RESOURCE_ALREADY_EXISTS and changes nothing; the same bytes again (the client retries) are
+200. Multipart transfers are not offered; server-info says so, and the client then streams.
 """
 
 from __future__ import annotations
@@ -18,9 +20,22 @@ from registry.extensions import db
 from registry.mlflow import errors
 
 blp = Blueprint("mlflow_artifacts", __name__)
-errors.register(blp)
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
+
+
+def _handle(error: Exception) -> Response:
+    response = errors.handle(error)
+    # MLflow's server answers a duplicate with 400, and the client retries nothing in the 4xx
+    # range; an upload refused because the file exists says so with 409, as for any store.
+    if response.status_code == 400 and response.get_json()["error_code"] == (
+        "RESOURCE_ALREADY_EXISTS"
+    ):
+        response.status_code = 409
+    return response
+
+
+blp.register_error_handler(Exception, _handle)
 
 
 def store() -> ArtifactStore:
@@ -42,7 +57,7 @@ def list_artifacts() -> Response:
 @requires(Action.READ, basic_auth=True)
 def download_artifact(path: str) -> Response:
     found = store().open(db.session, current_principal(), path)
-    return send_file(found, as_attachment=True, download_name=found.name)
+    return send_file(found, as_attachment=True, download_name=path.rsplit("/", 1)[-1])
 
 
 @blp.put(f"{ARTIFACTS}/<path:path>")
@@ -50,7 +65,16 @@ def download_artifact(path: str) -> Response:
 def upload_artifact(path: str) -> Response:
     # Model files are far larger than any API body: this route alone takes its own limit.
     request.max_content_length = current_app.config["ARTIFACT_MAX_UPLOAD_BYTES"]
-    store().save(db.session, current_principal(), path, request.stream)
+    where = store().upload_target(db.session, current_principal(), path)
+    # No transaction stays open while the body arrives (on SQLite it would hold the one
+    # writer's lock for as long as the upload takes).
+    db.session.rollback()
+    received = store().receive(request.stream)
+    try:
+        store().record_upload(db.session, current_principal(), where, received)
+        db.session.commit()
+    finally:
+        received.discard()
     return answer({})
 
 

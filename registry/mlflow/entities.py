@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from registry.domain import manifests
 from registry.domain.comments import CommentInfo
 from registry.domain.readmodels import ModelInfo, VersionInfo
 from registry.domain.transitions import TransitionInfo
@@ -34,6 +35,16 @@ def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"key": key, "value": value} for key, value in sorted(tags.items())]
 
 
+def version_tags(info: VersionInfo) -> list[dict[str, str]]:
+    """The version's tags, with its digest as the reserved ``modelgate.digest`` tag (MLflow's
+    messages have no field for it). A tag of that name from anywhere else (an import) is never
+    shown: what a deployer reads there is Modelgate's record or nothing."""
+    tags = {k: v for k, v in info.tags.items() if k != manifests.DIGEST_TAG}
+    if info.digest is not None:
+        tags[manifests.DIGEST_TAG] = info.digest
+    return tag_list(tags)
+
+
 def model_version(info: VersionInfo) -> dict[str, Any]:
     message: dict[str, Any] = {
         "name": info.name,
@@ -47,7 +58,7 @@ def model_version(info: VersionInfo) -> dict[str, Any]:
         "run_id": info.run_id or "",
         "run_link": info.run_link or "",
         "status": info.status,
-        "tags": tag_list(info.tags),
+        "tags": version_tags(info),
         "aliases": list(info.aliases),
     }
     if info.status_message:

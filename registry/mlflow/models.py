@@ -19,6 +19,7 @@ from registry.api.http import answer, page_tokens, policies
 from registry.auth import current_principal, public, requires
 from registry.domain import (
     deletion,
+    manifests,
     readmodels,
     registered_models,
     resolve,
@@ -246,6 +247,10 @@ def get_model_version_by_alias() -> Response:
 @_requires(Action.WRITE)
 def create_model_version() -> Response:
     fields = Fields()
+    tags = fields.tags()
+    # MLflow's create call has no digest field: a client gives one as the tag under which
+    # Modelgate shows it (a tag nobody may set as such).
+    digest = tags.pop(manifests.DIGEST_TAG, None) if isinstance(tags, dict) else None
     info = versions.create_version(
         db.session,
         current_principal(),
@@ -254,7 +259,8 @@ def create_model_version() -> Response:
         run_id=fields.string("run_id"),
         run_link=fields.string("run_link"),
         description=fields.string("description"),
-        tags=fields.tags(),
+        tags=tags,
+        digest=digest,
     )
     db.session.commit()
     return answer(_version(info))

@@ -1,5 +1,6 @@
 """SQLAlchemy tables. Importing this package registers every table on ``Base.metadata``."""
 
+from registry.orm.artifact import ArtifactFile
 from registry.orm.audit import AuditChainHead, AuditEvent
 from registry.orm.base import Base
 from registry.orm.idempotency import IdempotencyKey
@@ -12,6 +13,7 @@ from registry.orm.webhook import DeliveryAttempt, Webhook, WebhookDelivery
 
 __all__ = [
     "ApiToken",
+    "ArtifactFile",
     "Approval",
     "AuditChainHead",
     "Comment",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -46,6 +46,18 @@ class ModelVersion(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(sa.String(32), default="READY")
     status_message: Mapped[str | None] = mapped_column(sa.Text)
     created_by: Mapped[str | None] = mapped_column(sa.String(256))
+    # What the version's files are: "sha256:<hex>", the model-signing model digest. Computed
+    # by Modelgate for sources in its own store, supplied by the client for others, or None.
+    digest: Mapped[str | None] = mapped_column(sa.String(71))
+    # For mlflow-artifacts:/<model>/<path> sources (which a client fetches from Modelgate's
+    # store when its tracking URI is Modelgate): the model name and path they point at. Nothing
+    # may be uploaded there while the version exists (the files are sealed), whichever model
+    # holds the name. For a source in the version's own model's files, also the manifest (the
+    # in-toto statement model-signing signs) of the files there when it was registered;
+    # deferred: only registration and stage changes read it.
+    store_model: Mapped[str | None] = mapped_column(Name(), index=True)
+    store_path: Mapped[str | None] = mapped_column(sa.String(512))
+    manifest: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON, deferred=True)
 
     model: Mapped[RegisteredModel] = relationship(back_populates="versions")
     tags: Mapped[list[ModelVersionTag]] = relationship(

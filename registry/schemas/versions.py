@@ -15,13 +15,22 @@ class VersionIn(ma.Schema):
         required=True,
         metadata={
             "description": "Where the model's files are: a URI (s3://, runs:/, mlflow-artifacts:, "
-            "file://...) or an absolute path. Modelgate never reads it."
+            "file://...) or an absolute path. Modelgate reads only sources in its own artifact "
+            "store (mlflow-artifacts:/<this model>/<path>), to record their digest."
         },
     )
     run_id = fields.String(allow_none=True)
     run_link = fields.String(allow_none=True)
     description = fields.String(allow_none=True)
     tags = StringMap()
+    digest = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "For sources outside Modelgate's store: the model-signing digest of "
+            "the files, sha256:<64 hex>. Refused for sources in the store, whose digest "
+            "Modelgate computes."
+        },
+    )
 
 
 class VersionPatchIn(ma.Schema):
@@ -42,6 +51,14 @@ class VersionOut(ma.Schema):
     created_at = UTCTime()
     updated_at = UTCTime()
     created_by = fields.String(allow_none=True)
+    digest = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "sha256:<hex>: the OpenSSF model-signing digest of the version's "
+            "files (recorded by Modelgate for its own store, else as the client gave it), or "
+            "null when unknown."
+        },
+    )
 
 
 def dump_version(info: Any) -> dict[str, Any]:
@@ -62,6 +79,7 @@ def dump_version(info: Any) -> dict[str, Any]:
         "created_at": utc_text(info.created_at),
         "updated_at": utc_text(info.updated_at),
         "created_by": info.created_by,
+        "digest": info.digest,
     }
 
 
@@ -86,3 +104,22 @@ class ResolveArgs(ma.Schema):
 
 class ResolvedOut(VersionOut):
     uri = fields.String(metadata={"description": "The version pinned: models:/NAME/VERSION."})
+
+
+class ManifestOut(ma.Schema):
+    """An in-toto Statement v1 with model-signing's v1.0 predicate, as that library signs it."""
+
+    _type = fields.String(data_key="_type", metadata={"example": "https://in-toto.io/Statement/v1"})
+    subject = fields.List(
+        fields.Dict(),
+        metadata={"description": 'One entry: the model\'s name and {"sha256": model digest}.'},
+    )
+    predicateType = fields.String(  # noqa: N815 - in-toto's field name
+        metadata={"example": "https://model_signing/signature/v1.0"}
+    )
+    predicate = fields.Dict(
+        metadata={
+            "description": "serialization (how the files were hashed) and resources: each file's "
+            "name (relative to the source), algorithm and digest."
+        }
+    )

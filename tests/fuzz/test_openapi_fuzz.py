@@ -52,19 +52,26 @@ def seed(app: Any) -> str:
     client.put("/api/v1/models/fraud/aliases/champion", {"version": 1})
     client.post("/api/v1/models/fraud/versions/2/transitions", {"to_stage": "Staging"})
     client.post("/api/v1/webhooks", {"url": "https://hooks.example.com/x", "events": ["*"]})
+    # A version from the artifact store, with a digest and a manifest.
+    client.call("PUT", "/api/2.0/mlflow-artifacts/artifacts/fraud/v4/MLmodel", 200, data=b"{}")
+    client.create_version("fraud", "mlflow-artifacts:/fraud/v4")
     return admin.token
 
 
 # schemathesis parametrizes at import time, from the schema; building an app touches no
 # database, so both apps exist now and their databases are made and seeded by the fixtures.
-SQLITE_URL = f"sqlite:///{tempfile.mkdtemp(prefix='modelgate-fuzz-')}/registry.db"
+WORKDIR = tempfile.mkdtemp(prefix="modelgate-fuzz-")
+SQLITE_URL = f"sqlite:///{WORKDIR}/registry.db"
 PG_NAME = f"mgtest_{_checkout_tag()}_fuzz_{os.getpid()}"
 PG_TARGET = (
     sa.engine.make_url(PG_URL).set(drivername="postgresql", database=PG_NAME) if PG_URL else None
 )
-APPS = {"sqlite": make_app(SQLITE_URL)}
+APPS = {"sqlite": make_app(SQLITE_URL, ARTIFACT_ROOT=f"{WORKDIR}/artifacts-sqlite")}
 if PG_TARGET is not None:
-    APPS["postgres"] = make_app(PG_TARGET.render_as_string(hide_password=False))
+    APPS["postgres"] = make_app(
+        PG_TARGET.render_as_string(hide_password=False),
+        ARTIFACT_ROOT=f"{WORKDIR}/artifacts-postgres",
+    )
 
 
 @pytest.fixture(scope="module")

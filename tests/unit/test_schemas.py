@@ -31,6 +31,7 @@ WHEN = dt.datetime(2026, 11, 22, 10, 0, 0, 123456, tzinfo=dt.UTC)
             created_at=WHEN,
             updated_at=WHEN.astimezone(dt.timezone(dt.timedelta(hours=2))),
             created_by="service:ci",
+            digest="sha256:" + "ab" * 32,
         ),
         VersionInfo(
             name="Ünïcode model",

@@ -3,12 +3,9 @@ the query string for GET, a JSON body for POST, PATCH and DELETE."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
-from registry.domain.artifacts import ArtifactStore
 
 PREFIX = "/api/2.0/mlflow"
 
@@ -87,12 +84,3 @@ def mlflow_as(client: Any, tokens: Any) -> Any:
         return MlflowApi(client, tokens(*roles, **kwargs))
 
     return make
-
-
-@pytest.fixture
-def artifact_root(app: Any, tmp_path: Any) -> Iterator[Any]:
-    """An empty artifact store for one test."""
-    saved = app.extensions["modelgate.artifacts"]
-    app.extensions["modelgate.artifacts"] = ArtifactStore(tmp_path / "artifacts")
-    yield tmp_path / "artifacts"
-    app.extensions["modelgate.artifacts"] = saved

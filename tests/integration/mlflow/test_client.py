@@ -10,6 +10,7 @@ server's access log is checked to prove that a refused call was sent once.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import subprocess
 import time
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import requests
 
 with warnings.catch_warnings():  # MLflow warns about its own type hints on import
     warnings.simplefilter("ignore")
@@ -29,6 +31,7 @@ with warnings.catch_warnings():  # MLflow warns about its own type hints on impo
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
     from mlflow.store.artifact.mlflow_artifacts_repo import MlflowArtifactsRepository
+    from model_signing import hashing
 
 from tests.conftest import DEFAULT_POLICIES, OPEN_POLICIES, PG_URL, require_service
 from tests.helpers import MODELGATE, clean_env, free_port, postgres_database, served
@@ -314,12 +317,46 @@ def test_default_policies_refuse_a_direct_move_to_production(
     assert client.get_model_version(name, "1").current_stage == "Staging"
 
 
-def test_model_files_stored_in_modelgate(admin, saved_model, open_server, registry_db):
+def test_model_files_stored_in_modelgate(admin, open_server, registry_db, tmp_path):
     """A team without a tracking server: upload through mlflow-artifacts, register, load."""
     name = unique("stored")
+    # A model just saved: the module's shared one has been loaded from its path by now,
+    # and the client writes a registered_model_meta file into what it loads.
+    saved_model = str(tmp_path / "add-one")
+    mlflow.pyfunc.save_model(saved_model, python_model=AddOne())
+    admin.create_registered_model(name)
+    repository = MlflowArtifactsRepository(f"mlflow-artifacts:/{name}/v1")
+    repository.log_artifacts(saved_model)
+    repository.log_artifacts(saved_model)  # an upload retried with the same bytes is fine
+    assert "MLmodel" in [f.path for f in repository.list_artifacts()]
+    version = admin.create_model_version(name, f"mlflow-artifacts:/{name}/v1")
+    digest = version.tags["modelgate.digest"]
+    assert digest.startswith("sha256:")
+    assert admin.get_latest_versions(name)[0].tags["modelgate.digest"] == digest
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+    assert list(model.predict(pd.DataFrame({"x": [9]}))) == [10]
+    # What a deploy pipeline does to check the download (the README's "Content digests").
+    local = mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}")
+    config = hashing.Config().set_ignored_paths(
+        paths=["registered_model_meta"], ignore_git_paths=False
+    )
+    files = config.hash(local).resource_descriptors()
+    computed = hashlib.sha256(b"".join(f.digest.digest_value for f in files)).hexdigest()
+    assert f"sha256:{computed}" == digest
+
+
+def test_stored_model_files_cannot_be_replaced(admin, saved_model, tmp_path):
+    """The issue's attack, with the real client: log other bytes over an approved model."""
+    name = unique("swap")
     admin.create_registered_model(name)
     MlflowArtifactsRepository(f"mlflow-artifacts:/{name}/v1").log_artifacts(saved_model)
     version = admin.create_model_version(name, f"mlflow-artifacts:/{name}/v1")
-    assert (registry_db.workdir / "artifacts" / name / "v1" / "MLmodel").is_file()
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
-    assert list(model.predict(pd.DataFrame({"x": [9]}))) == [10]
+    admin.transition_model_version_stage(name, version.version, "Production")
+    forged = tmp_path / "python_model.pkl"
+    forged.write_bytes(b"not the approved model")
+    with pytest.raises(requests.HTTPError) as refused:
+        MlflowArtifactsRepository(f"mlflow-artifacts:/{name}/v1").log_artifact(str(forged))
+    assert refused.value.response.status_code == 409
+    assert refused.value.response.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
+    model = mlflow.pyfunc.load_model(f"models:/{name}/Production")
+    assert list(model.predict(pd.DataFrame({"x": [1]}))) == [2]

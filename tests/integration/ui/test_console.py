@@ -362,3 +362,16 @@ def test_approvers_discuss_a_request_on_its_page(app, tokens, governed):
     viewer = Browser(app, tokens("viewer"))
     assert 'name="text"' not in viewer.page(page)  # viewers read, and may not comment
     viewer.submit(page, f"{page}/comments", expect=403, text="me too")
+
+
+def test_a_request_page_shows_the_digest_the_approvers_approve(app, tokens, registry, use_policies):
+    use_policies(DEFAULT_POLICIES)
+    registry.create_model("fraud")
+    digest = "sha256:" + "ab" * 32
+    registry.create_version("fraud", "s3://models/fraud/1", digest=digest)
+    registry.create_version("fraud", "s3://models/fraud/2")
+    with_digest = registry.transition("fraud", 1, "Staging")
+    without = registry.transition("fraud", 2, "Staging")
+    alice = Browser(app, tokens("approver"))
+    assert f"<code>{digest}</code>" in alice.page(f"/ui/requests/{with_digest['id']}")
+    assert "none recorded" in alice.page(f"/ui/requests/{without['id']}")
