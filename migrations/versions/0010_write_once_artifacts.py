@@ -7,8 +7,8 @@ store ``store_path`` and ``manifest``. Files an older release left on disk under
 are brought into the new layout by the server at start-up (registry.startup), which needs
 the artifact volume this migration job may not mount.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Created: 2026-12-02
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
