@@ -122,10 +122,21 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Without Redis, each API process runs the embedded webhook sender and sweeps."""
-    from registry import background
+    """Without Redis, each API process runs the embedded webhook sender and sweeps; with or
+    without, it writes the summaries of the refusals it counted (registry.refusals)."""
+    from registry import background, refusals
 
     background.start(worker.wsgi)
+    refusals.start(worker.wsgi)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker stopping cleanly writes the refusals it counted but had not yet written."""
+    from registry import refusals
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        refusals.stop(app)
 
 
 def child_exit(server: Any, worker: Any) -> None:
