@@ -29,6 +29,7 @@ from registry.domain.errors import PermissionDenied, Unauthenticated
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.extensions import db
+from registry.observability import PRINCIPAL_ENVIRON
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -192,6 +193,7 @@ def authenticate_token(token: str, *, fresh: bool = False) -> Principal:
 
 
 def _note_use(principal: Principal) -> None:
+    request.environ[PRINCIPAL_ENVIRON] = principal.id  # for the access log
     authenticator = current_app.extensions["modelgate.authenticator"]
     if principal.token_id is not None and authenticator.due_for_use_record(principal.token_id):
         g.modelgate_token_used = principal.token_id

@@ -63,7 +63,12 @@ control_socket_disable = True
 loglevel = _config.setting("LOG_LEVEL").lower()
 errorlog = "-"
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s'
+# The principal is the authenticated caller's id (user:..., service:...) or "-": the app
+# leaves it in the WSGI environ (registry.observability.PRINCIPAL_ENVIRON), never a token.
+access_log_format = (
+    '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s '
+    "principal=%({modelgate.principal}e)s"
+)
 
 
 class Logger(glogging.Logger):
@@ -93,6 +98,7 @@ class Logger(glogging.Logger):
             atoms["s"],
             extra={
                 "request_id": atoms.get("{x-request-id}o", "-"),
+                "principal": environ.get(_observability.PRINCIPAL_ENVIRON),
                 "method": atoms["m"],
                 "path": atoms["U"],
                 "query": atoms["q"] or None,
