@@ -42,9 +42,10 @@ _NOTED = "modelgate_refusal_noted"
 _ACTIONS = frozenset(a.value for a in Action)
 _FAULTS = frozenset({"INTERNAL", "UNAVAILABLE"})  # ours, not refusals: logged as faults
 _CONVERTER = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
-# Blueprints whose write calls name their target in the body (MLflow's protocol), rather
-# than in the path as the native API does.
-_BODY_TARGETS = ("mlflow",)
+# Blueprints whose write calls name their target in a JSON body (MLflow's registry protocol),
+# rather than in the path as the native API does. Not the artifact uploads: their body is a
+# file, never parsed here.
+_BODY_TARGETS = frozenset({"mlflow", "mlflow_ajax", "mlflow_governance", "mlflow_governance_ajax"})
 
 
 def init_app(app: Flask) -> None:
@@ -148,9 +149,9 @@ def _target() -> refusals.Target:
         "version": args.get("version"),
         "request_id": args.get("request_id"),
     }
-    if request.blueprint and request.blueprint.startswith(_BODY_TARGETS):
+    if request.blueprint in _BODY_TARGETS:
         body = request.get_json(silent=True) if request.is_json else None
-        fields = body if isinstance(body, dict) else request.values
+        fields = body if isinstance(body, dict) else request.args
         found = {
             "model": fields.get("name"),
             "version": fields.get("version"),
