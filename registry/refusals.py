@@ -26,7 +26,7 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 
-from registry import auth
+from registry import auth, metrics
 from registry.domain import refusals
 from registry.domain.errors import DomainError, PermissionDenied, Unauthenticated
 from registry.domain.permissions import Action
@@ -106,7 +106,9 @@ def note(error: DomainError, *, action: str | None = None, secret: str | None = 
             request_id=g.get("request_id"),
             at=utcnow(),
         )
-        if gate().admit(refused):
+        admitted = gate().admit(refused)
+        metrics.REFUSALS.labels(str(event), "individually" if admitted else "counted").inc()
+        if admitted:
             refusals.write(db.session, refused)
             db.session.commit()
     except Exception:  # noqa: BLE001 - the caller gets its answer whatever happens here

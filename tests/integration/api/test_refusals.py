@@ -15,6 +15,7 @@ from registry.extensions import db
 from registry.orm import AuditChainHead, AuditEvent
 from tests.conftest import DEFAULT_POLICIES
 from tests.helpers import RegistryClient, error_code
+from tests.integration.api.test_metrics import scrape, value
 
 REFUSALS = ("access.denied", "transition.refused")
 
@@ -272,6 +273,7 @@ def test_a_flood_is_recorded_up_to_the_threshold_then_counted(app, registry, cli
     gate.clock = lambda: now[0]
     viewer = tokens("viewer", name="flooder")
     sent = gate.per_credential + 7
+    before = scrape(client)
     for i in range(sent):
         response = client.post(
             "/api/v1/tokens",
@@ -284,6 +286,13 @@ def test_a_flood_is_recorded_up_to_the_threshold_then_counted(app, registry, cli
     assert [e["request_id"] for e in one_by_one] == [
         f"flood-{i}" for i in range(gate.per_credential)
     ]
+
+    after = scrape(client)
+    for recorded, n in (("individually", gate.per_credential), ("counted", 7)):
+        labels = {"event": "access.denied", "recorded": recorded}
+        assert value(after, "modelgate_refusals_total", **labels) == (
+            value(before, "modelgate_refusals_total", **labels) + n
+        )
 
     assert refusals.flush(app) == 0  # the minute is still open
     now[0] += 60
