@@ -29,6 +29,7 @@ from flask import Flask, Response, current_app, g, has_request_context, request
 from registry import auth, metrics
 from registry.domain import refusals
 from registry.domain.errors import DomainError, PermissionDenied, Unauthenticated
+from registry.domain.events import REQUEST_ID
 from registry.domain.permissions import Action
 from registry.extensions import db
 from registry.orm.base import utcnow
@@ -103,7 +104,7 @@ def note(error: DomainError, *, action: str | None = None, secret: str | None = 
             operation=operation,
             action=action or _declared_action(),
             client=request.remote_addr,
-            request_id=g.get("request_id"),
+            request_id=db.session.info.get(REQUEST_ID) or g.get("request_id"),
             at=utcnow(),
         )
         admitted = gate().admit(refused)

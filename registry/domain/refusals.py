@@ -207,7 +207,8 @@ def refusal(
     at: dt.datetime,
 ) -> Refusal:
     """Describe a refused request for the record. ``caller`` is the authenticated principal
-    (None when authentication itself failed, then ``credential`` says what was presented)."""
+    (None when authentication itself failed, then ``credential`` says what was presented);
+    ``action`` is the one the route declares, used when the error names none."""
     context = error.context
     if caller is not None:
         actor = Caller(caller.id, caller.kind)
@@ -225,7 +226,8 @@ def refusal(
     data: dict[str, Any] = {"error_code": error.code, "reason": error.reason or "unspecified"}
     if operation:
         data["operation"] = operation
-    action = action or context.get("action") or error.details.get("action")
+    # The domain's own word on the action first (it checked it), then the route's.
+    action = context.get("action") or error.details.get("action") or action
     if action:
         data["action"] = action
     request = target.request_id or _int_or_none(context.get("request_id"))
