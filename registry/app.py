@@ -18,6 +18,7 @@ from registry import (
     observability,
     outbox,
     ratelimit,
+    refusals,
     ui,
 )
 from registry.domain import artifacts, events, policy_files
@@ -64,6 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.teardown_request(_clear_read_only)
     ratelimit.init_app(app)  # before auth: a flood is refused before tokens are looked up
     auth.init_app(app)
+    refusals.init_app(app)
     app.extensions["modelgate.api"] = api.init_app(app)
     mlflow.init_app(app)
     outbox.init_app(app)

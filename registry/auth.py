@@ -29,6 +29,7 @@ from registry.domain.errors import PermissionDenied, Unauthenticated
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.extensions import db
+from registry.observability import PRINCIPAL_ENVIRON
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -127,7 +128,9 @@ def refuse_undeclared() -> None:
     if request.endpoint is None or request.method == "OPTIONS":
         return
     if declared_permission(current_app, request.endpoint, request.method) is None:
-        raise PermissionDenied("This route declares no permission, so it is refused.")
+        raise PermissionDenied(
+            "This route declares no permission, so it is refused.", reason="undeclared_route"
+        )
 
 
 def current_principal() -> Principal:
@@ -155,20 +158,26 @@ def authenticate(*, basic_auth: bool = False) -> Principal:
     if not header:
         raise Unauthenticated(
             "This call needs 'Authorization: Bearer <token>' (a Modelgate API token or an "
-            "OIDC access token)."
+            "OIDC access token).",
+            reason="missing_credentials",
         )
     scheme, _, token = header.partition(" ")
     authenticator = current_app.extensions["modelgate.authenticator"]
     if basic_auth and scheme.lower() == "basic":
         principal: Principal = authenticator.authenticate(db.session, _basic_password(token))
     elif scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("Authorization must be 'Bearer <token>'.")
+        raise Unauthenticated(
+            "Authorization must be 'Bearer <token>'.", reason="malformed_credentials"
+        )
     else:
         protector = current_app.extensions["modelgate.protector"]
         try:
             principal = protector.acquire_token()
         except OAuth2Error as exc:  # Authlib's own refusals (malformed header and the like)
-            raise Unauthenticated(exc.description or "The bearer token is not valid.") from None
+            raise Unauthenticated(
+                exc.description or "The bearer token is not valid.",
+                reason="malformed_credentials",
+            ) from None
     _note_use(principal)
     return principal
 
@@ -184,6 +193,7 @@ def authenticate_token(token: str, *, fresh: bool = False) -> Principal:
 
 
 def _note_use(principal: Principal) -> None:
+    request.environ[PRINCIPAL_ENVIRON] = principal.id  # for the access log
     authenticator = current_app.extensions["modelgate.authenticator"]
     if principal.token_id is not None and authenticator.due_for_use_record(principal.token_id):
         g.modelgate_token_used = principal.token_id
@@ -193,11 +203,14 @@ def _basic_password(credentials: str) -> str:
     try:
         decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise Unauthenticated("Basic credentials must be base64 of 'user:token'.") from None
+        raise Unauthenticated(
+            "Basic credentials must be base64 of 'user:token'.", reason="malformed_credentials"
+        ) from None
     _, colon, password = decoded.partition(":")
     if not colon or not password:
         raise Unauthenticated(
-            "Basic credentials need a Modelgate API token or OIDC access token as the password."
+            "Basic credentials need a Modelgate API token or OIDC access token as the password.",
+            reason="malformed_credentials",
         )
     return password
 

@@ -168,7 +168,13 @@ class OidcVerifier:
         try:
             self._claims.validate(claims)
         except jose_errors.ExpiredTokenError:
-            raise Unauthenticated("The token has expired.") from None
+            # The signature verified, so the subject is the provider's word: say whose it was.
+            subject = claims.get(self.settings.subject_claim)
+            raise Unauthenticated(
+                "The token has expired.",
+                reason="expired_token",
+                context={"holder": f"user:{subject}"} if isinstance(subject, str) else None,
+            ) from None
         except jose_errors.MissingClaimError as exc:
             raise Unauthenticated(f"The token has no {exc.claim!r} claim.") from None
         except jose_errors.ClaimError as exc:
@@ -284,7 +290,8 @@ class Authenticator:
         if self.oidc is None:
             raise Unauthenticated(
                 "This registry accepts no OIDC tokens (MODELGATE_OIDC_ISSUER is not set); "
-                "use a Modelgate API token."
+                "use a Modelgate API token.",
+                reason="unknown_token",
             )
         claims = self.oidc.verify(token)
         subject, groups, roles = self.oidc.principal_facts(claims)

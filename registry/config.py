@@ -96,6 +96,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError(f"expected a whole number of at least 0, got {raw!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str  # without the prefix
@@ -327,6 +334,22 @@ SETTINGS: tuple[Setting, ...] = (
         "'6000 per minute' or '200/second;6000/hour'; empty disables. Counted in Redis when "
         "MODELGATE_REDIS_URL is set, else per process.",
         production="a limit sized to your heaviest pipeline's resolves",
+    ),
+    Setting(
+        "REFUSALS_PER_CREDENTIAL",
+        _non_negative_int,
+        10,
+        "Refused writes (access.denied, transition.refused) recorded one by one per credential "
+        "(without one: per client address) and minute, in each API process; the rest are "
+        "counted into one event per credential and minute with a count.",
+    ),
+    Setting(
+        "REFUSALS_PER_MINUTE",
+        _non_negative_int,
+        300,
+        "Refused writes recorded one by one per minute across all credentials, in each API "
+        "process; past it they are counted as above, so a flood from many addresses cannot "
+        "flood the ledger either.",
     ),
     Setting(
         "ARTIFACT_ROOT",

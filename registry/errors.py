@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from registry import refusals
 from registry.domain.errors import DomainError
 from registry.extensions import db
 
@@ -94,6 +95,7 @@ def _rollback() -> None:
 
 def handle_domain_error(error: DomainError) -> Response:
     _rollback()
+    refusals.note(error)  # logged, and on the record if it refused a write
     return error_response(error.code, error.message, details=error.details)
 
 

@@ -70,9 +70,11 @@ loglevel = _config.setting("LOG_LEVEL").lower()
 errorlog = "-"
 accesslog = "-"
 # request_id is ours (the answer's X-Request-ID); client_request_id is what the caller sent.
+# The principal is the authenticated caller's id (user:..., service:...) or "-": the app
+# leaves it in the WSGI environ (registry.observability.PRINCIPAL_ENVIRON), never a token.
 access_log_format = (
     '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s '
-    "client_request_id=%({x-request-id}i)s"
+    "client_request_id=%({x-request-id}i)s principal=%({modelgate.principal}e)s"
 )
 
 
@@ -105,6 +107,7 @@ class Logger(glogging.Logger):
             extra={
                 "request_id": atoms.get("{x-request-id}o", "-"),
                 "client_request_id": sent if _observability.is_safe_id(sent) else None,
+                "principal": environ.get(_observability.PRINCIPAL_ENVIRON),
                 "method": atoms["m"],
                 "path": atoms["U"],
                 "query": atoms["q"] or None,
@@ -136,10 +139,21 @@ def on_starting(server: Any) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """Without Redis, each API process runs the embedded webhook sender and sweeps."""
-    from registry import background
+    """Without Redis, each API process runs the embedded webhook sender and sweeps; with or
+    without, it writes the summaries of the refusals it counted (registry.refusals)."""
+    from registry import background, refusals
 
     background.start(worker.wsgi)
+    refusals.start(worker.wsgi)
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """A worker stopping cleanly writes the refusals it counted but had not yet written."""
+    from registry import refusals
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        refusals.stop(app)
 
 
 def child_exit(server: Any, worker: Any) -> None:

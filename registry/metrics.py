@@ -67,6 +67,13 @@ TRANSITIONS_APPLIED = Counter(
     "Transition requests applied (committed), by the stage left and the stage entered.",
     ["from_stage", "to_stage"],
 )
+REFUSALS = Counter(
+    "modelgate_refusals_total",
+    "Refused writes (registry.refusals), by audit event and whether each was recorded in the "
+    "ledger one by one ('individually') or counted into a per-minute summary ('counted'); a "
+    "rising 'counted' is a flood.",
+    ["event", "recorded"],
+)
 # livesum: each process reports its own pool; a scrape adds up the processes still alive.
 DB_POOL_IN_USE = Gauge(
     "modelgate_db_pool_connections_in_use",

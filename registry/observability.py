@@ -27,6 +27,9 @@ from registry.domain.events import CLIENT_REQUEST_ID, REQUEST_ID
 from registry.extensions import db
 
 HEADER = "X-Request-ID"
+# Where the app leaves the authenticated caller's id for gunicorn's access log (the WSGI
+# environ is the one thing both see); never a token.
+PRINCIPAL_ENVIRON = "modelgate.principal"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,64}$")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 # Marks the handler we installed, so configuring again replaces our format and never

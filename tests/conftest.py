@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from registry import create_app
+from registry import create_app, refusals
 from registry.config import normalise_database_url
 from registry.database import alembic_config
 from registry.domain import identity, policy_files
@@ -163,10 +163,12 @@ def app(request: pytest.FixtureRequest, backend: str) -> Iterator[Any]:
         app = request.getfixturevalue("sqlite_app")
         _restore_sqlite(app, request.getfixturevalue("sqlite_template"))
         app.extensions["modelgate.authenticator"].forget()
+        refusals.reset(app)  # no test's refusals count against the next one's
         yield app
         return
     app = request.getfixturevalue("postgres_app")
     app.extensions["modelgate.authenticator"].forget()
+    refusals.reset(app)
     if "committed" in request.fixturenames:
         yield app
         return

@@ -6,12 +6,26 @@ from typing import Any
 
 
 class DomainError(Exception):
-    code = "INTERNAL"
+    """``details`` go to the caller. ``reason`` (a finer code than ``code``) and ``context``
+    are for the record only: the audit event a refusal leaves (registry.domain.refusals)."""
 
-    def __init__(self, message: str, **details: Any) -> None:
+    code = "INTERNAL"
+    reason: str | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        context: dict[str, Any] | None = None,
+        **details: Any,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if reason is not None:
+            self.reason = reason
+        self.context = context or {}
 
 
 class InvalidArgument(DomainError):
@@ -20,10 +34,12 @@ class InvalidArgument(DomainError):
 
 class Unauthenticated(DomainError):
     code = "UNAUTHENTICATED"
+    reason = "invalid_credentials"
 
 
 class PermissionDenied(DomainError):
     code = "PERMISSION_DENIED"
+    reason = "denied"
 
 
 class NotFound(DomainError):
@@ -43,12 +59,22 @@ class Conflict(DomainError):
 class InvalidTransition(Conflict):
     """The stage graph has no edge from the version's stage to the one asked for."""
 
+    reason = "invalid_move"
+
 
 class PolicyViolation(DomainError):
     code = "POLICY_VIOLATION"
+    reason = "policy_checks"
 
-    def __init__(self, message: str, failed_checks: list[dict[str, Any]], **details: Any):
-        super().__init__(message, failed_checks=failed_checks, **details)
+    def __init__(
+        self,
+        message: str,
+        failed_checks: list[dict[str, Any]],
+        *,
+        context: dict[str, Any] | None = None,
+        **details: Any,
+    ):
+        super().__init__(message, context=context, failed_checks=failed_checks, **details)
         self.failed_checks = failed_checks
 
 

@@ -11,12 +11,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from registry.domain.principal import Principal
+
+
+class Actor(Protocol):
+    """Who an event is about: a Principal, or the caller of a refused request (who may never
+    have authenticated; registry.domain.refusals)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
 
 _PENDING = "modelgate.pending_events"
 REQUEST_ID = "modelgate.request_id"
@@ -69,6 +81,18 @@ class EventType(StrEnum):
     # A change brought over from another registry by `modelgate import`, set as the source had
     # it, without approvals; data["change"] names the ordinary event it stands for.
     IMPORTED = "import"
+    # Refused attempts (registry.domain.refusals): a write refused for want of a valid token or
+    # a role, and a stage or alias change refused by governance. A flood of them is counted
+    # into one event per credential and minute (data["aggregated"]).
+    ACCESS_DENIED = "access.denied"
+    TRANSITION_REFUSED = "transition.refused"
+
+
+class _FromSession:
+    """The default of record()'s ``request_id``: the one the session carries."""
+
+
+FROM_SESSION = _FromSession()
 
 
 @dataclass(slots=True)
@@ -86,15 +110,24 @@ class PendingEvent:
 def record(
     session: Session,
     event: str,
-    actor: Principal,
+    actor: Principal | Actor,
     *,
     model: str | None = None,
     version: int | None = None,
     data: dict[str, Any] | None = None,
+    request_id: str | None | _FromSession = FROM_SESSION,
 ) -> None:
-    """Stage an event; it is written when, and only if, the session commits."""
+    """Stage an event; it is written when, and only if, the session commits. It carries the
+    session's request id unless ``request_id`` says otherwise (an event that sums up several
+    requests belongs to none of them)."""
     if isinstance(session, scoped_session):  # Flask-SQLAlchemy's db.session
         session = session()
+    ours = session.info.get(REQUEST_ID)
+    if request_id is FROM_SESSION:
+        request_id = ours
+    # The caller's X-Request-ID goes with our id of the same request, and nowhere else.
+    same_request = request_id is not None and request_id == ours
+    client_request_id = session.info.get(CLIENT_REQUEST_ID) if same_request else None
     staged_in = session.get_nested_transaction() or session.get_transaction()
     session.info.setdefault(_PENDING, []).append(
         (
@@ -106,8 +139,8 @@ def record(
                 model=model,
                 version=version,
                 data=data or {},
-                request_id=session.info.get(REQUEST_ID),
-                client_request_id=session.info.get(CLIENT_REQUEST_ID),
+                request_id=request_id,
+                client_request_id=client_request_id,
             ),
         )
     )

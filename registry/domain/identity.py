@@ -235,12 +235,20 @@ def find_token(session: Session, secret: str, now: dt.datetime | None = None) ->
         sa.select(ApiToken).where(ApiToken.token_hash == hash_token(secret))
     ).scalar_one_or_none()
     if row is None:
-        raise Unauthenticated("The API token is not known to this registry.")
+        raise Unauthenticated(
+            "The API token is not known to this registry.", reason="unknown_token"
+        )
+    # A dead token still says whose it was: the refusal is recorded against its holder.
+    whose = {"token_id": row.id, "holder": f"service:{row.name}"}
     if row.revoked_at is not None:
-        raise Unauthenticated(f"The API token {row.prefix}... was revoked.")
+        raise Unauthenticated(
+            f"The API token {row.prefix}... was revoked.", reason="revoked_token", context=whose
+        )
     if row.expires_at is not None and row.expires_at <= now:
         raise Unauthenticated(
-            f"The API token {row.prefix}... expired at {row.expires_at.isoformat()}."
+            f"The API token {row.prefix}... expired at {row.expires_at.isoformat()}.",
+            reason="expired_token",
+            context=whose,
         )
     return row
 

@@ -68,10 +68,17 @@ def require(
     if can(principal, action, model):
         return
     if hide and model is not None and not can(principal, Action.READ, model):
-        raise NotFound(f"Registered model {model!r} not found.")
+        # The caller learns nothing; the record (registry.domain.refusals) still tells an
+        # auditor that someone tried to act outside their grants.
+        raise NotFound(
+            f"Registered model {model!r} not found.",
+            reason="outside_grants",
+            context={"action": action.value},
+        )
     what = f" on {model!r}" if model is not None else ""
     raise PermissionDenied(
         f"{principal.id} may not {action.value.replace('_', ' ')}{what}.",
+        reason="role",
         action=action.value,
     )
 

@@ -323,6 +323,7 @@ def _guard_alias(
         raise PermissionDenied(
             f"Alias {alias!r} of {model!r} is protected by rule {rule.name!r}: only {roles} "
             "may set, move or remove it.",
+            reason="protected_alias",
             rule=rule.name,
         )
     return rule

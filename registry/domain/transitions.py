@@ -228,7 +228,9 @@ def _governing(policies: PolicySet, model: str, from_stage: Stage, to_stage: Sta
     found = policies.for_transition(model, from_stage, to_stage)
     if found is None:
         check = policy.no_policy(model, from_stage, to_stage)
-        raise PolicyViolation(check["message"], failed_checks=[check])
+        raise PolicyViolation(
+            check["message"], failed_checks=[check], context={"to_stage": to_stage.value}
+        )
     return found
 
 
@@ -417,6 +419,8 @@ def request_transition(
             "change directly. File a transition request instead "
             f"(POST /api/v1/models/{name}/versions/{version}/transitions, or "
             "/api/2.0/mlflow/transition-requests/create) and have it approved.",
+            reason="needs_approval",
+            context={"to_stage": to_stage.value},
             policy=governing.name,
             required_approvals=governing.min_approvals,
         )
@@ -438,7 +442,11 @@ def request_transition(
     windows = _break_glass(req, justification, governing, now) if justification else []
     failed = _policy_checks(session, governing, model, row, archive, frozenset(windows), now)
     if failed:
-        raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
+        raise PolicyViolation(
+            _violation_message(governing, failed),
+            failed_checks=failed,
+            context={"policy": governing.name, "to_stage": to_stage.value},
+        )
     try:
         with session.begin_nested():
             session.add(req)
@@ -468,6 +476,8 @@ def _already_pending(
     return Conflict(
         f"A request to move version {version} of {name!r} to {to_stage.value} is already "
         "pending; approve, reject or cancel it first.",
+        reason="already_pending",
+        context={"to_stage": to_stage.value},
         request_id=existing.id if existing is not None else None,
     )
 
@@ -601,8 +611,12 @@ def _locked_request(
         .join(TransitionRequest, TransitionRequest.model_id == RegisteredModel.id)
         .where(TransitionRequest.id == request_id)
     ).one_or_none()
-    if found is None or not permissions.can(principal, Action.READ, found.name):
+    if found is None:
         raise NotFound(f"Transition request {request_id} not found.")
+    if not permissions.can(principal, Action.READ, found.name):
+        # Answered like a missing request, so the model's name does not leak; recorded
+        # as a refusal when the caller was trying to act on it.
+        raise NotFound(f"Transition request {request_id} not found.", reason="outside_grants")
     model = lock_model_id(session, found.id)
     req = session.execute(
         sa.select(TransitionRequest)
@@ -620,7 +634,11 @@ def _locked_request(
 def _require_pending(req: TransitionRequest, now: dt.datetime) -> None:
     state = _state(req, now)
     if state != "pending":
-        raise Conflict(f"Transition request {req.id} is {state}, no longer pending.", state=state)
+        raise Conflict(
+            f"Transition request {req.id} is {state}, no longer pending.",
+            reason="not_pending",
+            state=state,
+        )
 
 
 def _open_request(
@@ -645,6 +663,7 @@ def _require_eligible(
         raise PermissionDenied(
             f"{principal.id} may not {verb} moves of {model!r} into {req.to_stage} "
             f"(policy {governing.name!r} needs one of: {roles}).",
+            reason="not_eligible_approver",
             policy=governing.name,
         )
 
@@ -677,10 +696,13 @@ def approve(
     if principal.id == req.requested_by and governing.forbid_self_approval:
         raise PermissionDenied(
             f"Policy {governing.name!r} forbids approving your own request.",
+            reason="self_approval",
             policy=governing.name,
         )
     if any(a.by == principal.id for a in req.approvals):
-        raise Conflict(f"{principal.id} has already approved request {req.id}.")
+        raise Conflict(
+            f"{principal.id} has already approved request {req.id}.", reason="already_approved"
+        )
     if archive_existing_versions is not None:
         req.archive_existing_versions = _archive_flag(
             Stage(req.to_stage), archive_existing_versions, governing
@@ -711,7 +733,9 @@ def reject(
     req, model, row, governing = _open_request(session, principal, policies, request_id, now)
     _require_eligible(principal, governing, model.name, req, "reject")
     if principal.id == req.requested_by:
-        raise PermissionDenied("Cancel your own request rather than reject it.")
+        raise PermissionDenied(
+            "Cancel your own request rather than reject it.", reason="own_request"
+        )
     _close(
         session,
         principal,
@@ -857,6 +881,7 @@ def _apply(
         raise Conflict(
             f"Version {row.version} of {model.name!r} moved to {row.stage} after request "
             f"{req.id} was filed (from {req.from_stage}); file a new request.",
+            reason="stage_moved",
         )
     failed = _policy_checks(
         session,
@@ -873,7 +898,11 @@ def _apply(
     if to_stage.is_active:
         failed += mismatch
     if failed:
-        raise PolicyViolation(_violation_message(governing, failed), failed_checks=failed)
+        raise PolicyViolation(
+            _violation_message(governing, failed),
+            failed_checks=failed,
+            context={"policy": governing.name, "request_id": req.id, "to_stage": req.to_stage},
+        )
     archived: list[int] = []
     if req.archive_existing_versions:
         for other in _incumbents(session, model.id, to_stage, row.id, lock=True):

@@ -51,8 +51,11 @@ from registry.orm.base import utcnow
 NEW_DELIVERIES = "modelgate.new_deliveries"  # session.info key read after commit
 TEST_EVENT = EventType.WEBHOOK_TEST.value
 # Event families kept in the ledger only: identity and webhook configuration are for
-# auditors, not for subscribers.
-AUDIT_ONLY = ("token.", "role_binding.", "webhook.", "policy.", "key.")
+# auditors, not for subscribers; so are refused accesses (access.denied), which carry client
+# addresses and credential fingerprints and come in floods. Governance refusals
+# (transition.refused) are delivered: a tech lead's channel wants to hear that someone tried
+# to push a model to Production and was turned away.
+AUDIT_ONLY = ("token.", "role_binding.", "webhook.", "policy.", "key.", "access.")
 MAX_URL = 2048
 SNIPPET = 2048
 LEASE = dt.timedelta(seconds=90)

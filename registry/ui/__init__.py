@@ -16,6 +16,7 @@ from flask import Flask, Response, make_response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, NotFound
 
+from registry import refusals
 from registry.domain.errors import DomainError
 from registry.errors import STATUS_BY_CODE, handle_http_exception, handle_unexpected
 from registry.extensions import db
@@ -98,6 +99,7 @@ def _csrf_refused(error: CSRFError) -> tuple[str, int]:
 @views.bp.errorhandler(DomainError)
 def _domain_error(error: DomainError) -> tuple[str, int]:
     db.session.rollback()
+    refusals.note(error)
     status = STATUS_BY_CODE.get(error.code, 500)
     titles = {404: "Not found", 403: "Not allowed", 400: "Not understood"}
     return _page(titles.get(status, "Refused"), error.message, status)

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, flash, g, redirect, request, session, url_for
 
-from registry import auth
+from registry import auth, refusals
 from registry.domain.errors import Unauthenticated
 from registry.domain.principal import Principal
 
@@ -93,6 +93,8 @@ def signed_in(view: F) -> F:
         try:
             current()
         except Unauthenticated as exc:
+            if request.method not in ("GET", "HEAD"):
+                refusals.note(exc)  # a form sent with a revoked or expired sign-in
             back = request.full_path.rstrip("?") if request.method == "GET" else None
             if exc.message != NOT_SIGNED_IN:  # revoked, expired: say why
                 flash(exc.message, "error")

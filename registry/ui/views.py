@@ -24,7 +24,7 @@ from flask import (
     url_for,
 )
 
-from registry import auth
+from registry import auth, refusals
 from registry.api.audit import export_body
 from registry.api.http import page_tokens, policies
 from registry.domain import (
@@ -179,6 +179,7 @@ def request_transition(name: str, version: int) -> Any:
         db.session.rollback()
         if error.code == "NOT_FOUND":
             raise
+        refusals.note(error)
         flash(error.message, "error")
         return redirect(url_for("ui.model", name=name), code=303)
     db.session.commit()
@@ -253,6 +254,7 @@ def decide(request_id: int, decision: str) -> Any:
         db.session.rollback()
         if error.code == "NOT_FOUND":
             raise
+        refusals.note(error, action=decision)
         flash(error.message, "error")
         return _request_page(request_id, STATUS_BY_CODE.get(error.code, 400))
     db.session.commit()
@@ -288,6 +290,7 @@ def comment(request_id: int) -> Any:
         )
     except DomainError as error:
         db.session.rollback()
+        refusals.note(error)
         flash(error.message, "error")
         return _request_page(request_id, STATUS_BY_CODE.get(error.code, 400))
     db.session.commit()
@@ -404,6 +407,7 @@ def login() -> Any:
             principal = session.sign_in(token)
         except Unauthenticated as error:
             db.session.rollback()
+            refusals.note(error, secret=token)  # a failed sign-in is on the record too
             return render_template("login.html", error=error.message, next=back, oidc=None), 401
         db.session.commit()
         flash(f"Signed in as {principal.id}.")

@@ -8,10 +8,12 @@ import logging
 import shutil
 
 import pytest
+import requests
 
 from registry import observability
 from registry.auth import public
-from tests.conftest import make_app
+from tests.conftest import OPEN_POLICIES, make_app
+from tests.helpers import clean_env, free_port, served
 
 
 @pytest.fixture
@@ -69,3 +71,60 @@ def test_extra_fields_become_json_fields():
     assert entry["message"] == "served a"
     assert entry["status"] == 200
     assert "request_id" not in entry
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_access_log_names_the_principal_and_the_app_logs_refusals(tmp_path, log_format):
+    admin_token = "access-log-admin-token-0123456789"  # noqa: S105 - a throwaway server's
+    wrong = "access-log-wrong-token-0123456789"  # noqa: S105
+    env = clean_env(
+        MODELGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'registry.db'}",
+        MODELGATE_BOOTSTRAP_TOKEN=admin_token,
+        MODELGATE_SECRET_KEY="access-log-secret-key-0123456789",
+        MODELGATE_POLICY_PATH=OPEN_POLICIES,
+        MODELGATE_LOG_FORMAT=log_format,
+    )
+    log = tmp_path / "serve.log"
+    with served(free_port(), env, tmp_path, log) as base:
+        admin = {"Authorization": f"Bearer {admin_token}", "X-Request-ID": "as-admin"}
+        assert requests.get(f"{base}/api/v1/models", headers=admin, timeout=10).ok
+        refused = requests.post(
+            f"{base}/api/v1/models",
+            json={"name": "fraud"},
+            headers={"Authorization": f"Bearer {wrong}", "X-Request-ID": "as-nobody"},
+            timeout=10,
+        )
+        assert refused.status_code == 401
+    written = log.read_text()
+    assert admin_token not in written
+    assert wrong not in written
+
+    if log_format == "text":
+        (admin_line,) = [line for line in written.splitlines() if "request_id=as-admin" in line]
+        assert admin_line.endswith("principal=service:bootstrap-admin")
+        (access_line,) = [line for line in written.splitlines() if "request_id=as-nobody" in line]
+        assert access_line.endswith("principal=-")  # nobody authenticated
+        (refusal,) = [line for line in written.splitlines() if "modelgate.refusals" in line]
+        assert "[as-nobody]" in refusal
+        assert "WARNING" in refusal
+        assert "POST /api/v1/models" in refusal
+        assert "UNAUTHENTICATED (unknown_token)" in refusal
+        return
+    lines = [json.loads(line) for line in written.splitlines() if line.startswith("{")]
+    by_id = {
+        line["request_id"]: line
+        for line in lines
+        if line["logger"] == "gunicorn.access" and "request_id" in line
+    }
+    assert by_id["as-admin"]["principal"] == "service:bootstrap-admin"
+    assert by_id["as-nobody"]["principal"] is None
+    (refusal,) = [line for line in lines if line["logger"] == "modelgate.refusals"]
+    assert refusal["request_id"] == "as-nobody"
+    assert refusal["level"] == "WARNING"
+    assert (refusal["route"], refusal["error_code"], refusal["reason"]) == (
+        "POST /api/v1/models",
+        "UNAUTHENTICATED",
+        "unknown_token",
+    )
+    assert refusal["event"] == "access.denied"
+    assert refusal["principal"] is None

@@ -1,5 +1,6 @@
-"""No secret ever reaches a log: tokens, webhook secrets and the secret key are scanned for
-in everything a server wrote while they were created, used, refused and rotated."""
+"""No secret ever reaches a log or the ledger: tokens, webhook secrets and the secret key are
+scanned for in everything a server wrote, and in its audit export, while they were created,
+used, refused and rotated."""
 
 from __future__ import annotations
 
@@ -60,12 +61,30 @@ def test_secrets_never_reach_the_logs(tmp_path):
                 f"{base}/api/v1/models", headers={"Authorization": header}, timeout=10
             )
             assert refused.status_code == 401
+            # A refused write is logged and put on the record: by fingerprint, not secret.
+            refused = requests.post(
+                f"{base}/api/v1/models",
+                json={"name": "x"},
+                headers={"Authorization": header},
+                timeout=10,
+            )
+            assert refused.status_code == 401
+        wrong_basic = base64.b64encode(f"me:{wrong}".encode()).decode()
+        refused = requests.post(
+            f"{base}/api/2.0/mlflow/registered-models/create",
+            json={"name": "x"},
+            headers={"Authorization": f"Basic {wrong_basic}"},
+            timeout=10,
+        )
+        assert refused.status_code == 401
         token_id = admin.get(f"{base}/api/v1/tokens", params={"name": "ci"}).json()["tokens"][0]
         admin.delete(f"{base}/api/v1/tokens/{token_id['id']}")
         assert user.get(f"{base}/api/v1/models").status_code == 401
         receiver.wait_for(1, timeout=30)  # model.created was signed and sent meanwhile
+        ledger = admin.get(f"{base}/api/v1/audit/export", params={"format": "ndjson"}).text
 
     written = log.read_text()
     assert "POST /api/v1/tokens" in written  # the log did record the calls
-    leaked = [s[:8] + "..." for s in secrets if s in written]
+    assert "access.denied" in ledger  # the refusals are on the record
+    leaked = [s[:8] + "..." for s in secrets if s in written or s in ledger]
     assert leaked == []

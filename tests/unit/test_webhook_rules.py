@@ -96,7 +96,14 @@ def test_retry_after_as_seconds_or_a_date():
 def test_identity_and_configuration_events_are_never_delivered():
     assert webhooks.deliverable("model_version.stage_changed")
     assert webhooks.deliverable("webhook.test")
-    for event in ("token.created", "role_binding.deleted", "webhook.created", "policy.loaded"):
+    assert webhooks.deliverable("transition.refused")
+    for event in (
+        "token.created",
+        "role_binding.deleted",
+        "webhook.created",
+        "policy.loaded",
+        "access.denied",
+    ):
         assert not webhooks.deliverable(event)
 
 

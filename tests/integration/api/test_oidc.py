@@ -277,3 +277,24 @@ def test_oidc_users_act_with_their_grants(client, idp, registry):
     user = RegistryClient(client, idp.token())
     created = user.create_version("fraud")
     assert created["created_by"] == "user:alice"
+
+
+def test_refused_oidc_callers_are_on_the_record_only_by_verified_claims(client, idp, registry):
+    expired = idp.token(exp=int(time.time()) - 3600)
+    impostor = RSAKey.generate_key(2048, parameters={"kid": "rsa-1"})
+    forged = idp.token(key=impostor, sub="the-ceo")
+    for token in (expired, forged, idp.token(groups=[])):
+        response = client.post(
+            "/api/v1/models", json={"name": "x"}, headers={"Authorization": f"Bearer {token}"}
+        )
+        assert response.status_code in (401, 403)
+
+    events = registry.get("/api/v1/audit", query_string={"event": "access.denied"}).get_json()
+    found = [(e["actor"], e["data"]["reason"]) for e in events["events"]]
+    # Expired but signed by the provider: whose it was is known. Forged: nobody's word counts.
+    assert found == [
+        ("user:alice", "expired_token"),
+        ("anonymous", "invalid_credentials"),
+        ("user:alice", "role"),
+    ]
+    assert "the-ceo" not in json.dumps(events)

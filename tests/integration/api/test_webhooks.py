@@ -12,6 +12,7 @@ from registry.domain import registered_models, webhooks
 from registry.domain.principal import system
 from registry.extensions import db
 from registry.orm import AuditEvent, WebhookDelivery
+from tests.conftest import DEFAULT_POLICIES
 from tests.helpers import error_code
 
 HOOK = "https://hooks.example.com/in"
@@ -139,6 +140,30 @@ def test_identity_and_webhook_changes_reach_the_ledger_but_no_subscriber(registr
     assert bodies(registry, hook["id"]) == []
     events = [e["event"] for e in registry.get("/api/v1/audit").get_json()["events"]]
     assert events[-3:] == ["webhook.created", "token.created", "webhook.updated"]
+
+
+def test_governance_refusals_are_delivered_access_refusals_are_not(registry, as_role, use_policies):
+    everything = subscribe(registry)
+    refusals = subscribe(registry, events=["transition.refused"])
+    use_policies(DEFAULT_POLICIES)
+    registry.create_model("fraud")
+    registry.create_version("fraud")
+    viewer = as_role("viewer")
+    viewer.post("/api/v1/models/fraud/versions", {"source": "s3://x"}, expect=403)
+    registry.transition("fraud", 1, "Production", expect=422)  # not from None
+
+    ledger = [e["event"] for e in registry.get("/api/v1/audit?model=fraud").get_json()["events"]]
+    assert "access.denied" in ledger
+    (refused,) = bodies(registry, refusals["id"])
+    assert refused["type"] == "transition.refused"
+    data = refused["data"]
+    assert (data["model"], data["version"], data["actor"]) == ("fraud", 1, "service:admin")
+    assert (data["reason"], data["to_stage"]) == ("policy_checks", "Production")
+    assert "access.denied" not in {b["type"] for b in bodies(registry, everything["id"])}
+    response = registry.post(
+        "/api/v1/webhooks", {"url": "https://hooks.example.com/x", "events": ["access.denied"]}
+    )
+    assert response.status_code == 400  # audit-only: no one can subscribe to it
 
 
 def test_a_rolled_back_change_leaves_no_delivery_and_sends_nothing(app, registry):

@@ -60,10 +60,16 @@ class Server:
     def requests_to(self, endpoint: str) -> int:
         """How many requests to ``endpoint`` the access log shows, once it has stopped
         changing: gunicorn writes a line just after answering, and a retry (the client's,
-        immediate under this test's settings) would land within the same moment."""
+        immediate under this test's settings) would land within the same moment. Only
+        access lines count (the app logs each refusal too)."""
         count = -1
+        path = f"/api/2.0/mlflow/{endpoint}"
         while True:
-            seen = self.log.read_text().count(f"/api/2.0/mlflow/{endpoint}")
+            seen = sum(
+                1
+                for line in self.log.read_text().splitlines()
+                if path in line and " HTTP/1." in line
+            )
             if seen == count:
                 return count
             count = seen
