@@ -99,27 +99,31 @@ def test_the_access_log_names_the_principal_and_the_app_logs_refusals(tmp_path, 
     assert admin_token not in written
     assert wrong not in written
 
+    # Request ids are ours; the caller's X-Request-ID is logged apart, as client_request_id.
     if log_format == "text":
-        (admin_line,) = [line for line in written.splitlines() if "request_id=as-admin" in line]
+        lines = written.splitlines()
+        (admin_line,) = [line for line in lines if "client_request_id=as-admin" in line]
         assert admin_line.endswith("principal=service:bootstrap-admin")
-        (access_line,) = [line for line in written.splitlines() if "request_id=as-nobody" in line]
+        (access_line,) = [line for line in lines if "client_request_id=as-nobody" in line]
         assert access_line.endswith("principal=-")  # nobody authenticated
-        (refusal,) = [line for line in written.splitlines() if "modelgate.refusals" in line]
-        assert "[as-nobody]" in refusal
+        ours = access_line.split("request_id=", 1)[1].split()[0]
+        (refusal,) = [line for line in lines if "modelgate.refusals" in line]
+        assert f"[{ours}]" in refusal
         assert "WARNING" in refusal
         assert "POST /api/v1/models" in refusal
         assert "UNAUTHENTICATED (unknown_token)" in refusal
         return
     lines = [json.loads(line) for line in written.splitlines() if line.startswith("{")]
     by_id = {
-        line["request_id"]: line
+        line["client_request_id"]: line
         for line in lines
-        if line["logger"] == "gunicorn.access" and "request_id" in line
+        if line["logger"] == "gunicorn.access" and line.get("client_request_id")
     }
     assert by_id["as-admin"]["principal"] == "service:bootstrap-admin"
     assert by_id["as-nobody"]["principal"] is None
     (refusal,) = [line for line in lines if line["logger"] == "modelgate.refusals"]
-    assert refusal["request_id"] == "as-nobody"
+    assert refusal["request_id"] == by_id["as-nobody"]["request_id"]
+    assert refusal["client_request_id"] == "as-nobody"
     assert refusal["level"] == "WARNING"
     assert (refusal["route"], refusal["error_code"], refusal["reason"]) == (
         "POST /api/v1/models",
