@@ -111,6 +111,8 @@ class Setting:
     help: str
     secret: bool = False
     production: str = ""  # what a production deployment should set, for the README
+    # Set but empty means "off" rather than "the default" (an unset variable is the default).
+    empty_disables: bool = False
 
     @property
     def env(self) -> str:
@@ -334,6 +336,7 @@ SETTINGS: tuple[Setting, ...] = (
         "'6000 per minute' or '200/second;6000/hour'; empty disables. Counted in Redis when "
         "MODELGATE_REDIS_URL is set, else per process.",
         production="a limit sized to your heaviest pipeline's resolves",
+        empty_disables=True,
     ),
     Setting(
         "REFUSALS_PER_CREDENTIAL",
@@ -412,6 +415,8 @@ def setting(name: str, environ: Mapping[str, str] | None = None) -> Any:
     declared = SETTINGS_BY_NAME[name]
     raw = environ.get(declared.env, "")
     if raw == "":
+        if declared.empty_disables and declared.env in environ:
+            return ""
         return declared.default
     try:
         return declared.parse(raw)

@@ -79,3 +79,8 @@ def test_a_key_file_others_may_read_is_refused(tmp_path):
     (tmp_path / "modelgate.secret").chmod(0o644)
     with pytest.raises(config.ConfigError, match="may be read by others"):
         config.load({}, workdir=tmp_path)
+
+
+def test_an_empty_rate_limit_turns_the_limit_off_and_an_unset_one_is_the_default(tmp_path):
+    assert config.load({"MODELGATE_RATE_LIMIT": ""}, workdir=tmp_path)["RATE_LIMIT"] == ""
+    assert config.load({}, workdir=tmp_path)["RATE_LIMIT"] == "6000 per minute"
