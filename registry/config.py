@@ -25,6 +25,10 @@ ASYMMETRIC = frozenset(
 )
 
 
+# A chosen token is guessed only as well as it was chosen; the generated ones have 256 bits.
+MIN_CHOSEN_TOKEN = 32
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the service refuses to start."""
 
@@ -123,7 +127,7 @@ SETTINGS: tuple[Setting, ...] = (
         "BOOTSTRAP_TOKEN",
         _str,
         None,
-        "The first admin API token of an empty registry (at least 16 characters). Unset: one "
+        "The first admin API token of an empty registry (at least 32 characters). Unset: one "
         "is generated and printed once by `modelgate db upgrade` or the embedded `serve`.",
         secret=True,
         production="from a Secret, or unset and read the job's log once",
@@ -448,8 +452,11 @@ def _check_oidc(values: dict[str, Any]) -> None:
             "with that provider."
         )
     token = values["BOOTSTRAP_TOKEN"]
-    if token is not None and len(token) < 16:
-        raise ConfigError(f"{PREFIX}BOOTSTRAP_TOKEN must be at least 16 characters.")
+    if token is not None and len(token) < MIN_CHOSEN_TOKEN:
+        raise ConfigError(
+            f"{PREFIX}BOOTSTRAP_TOKEN must be at least {MIN_CHOSEN_TOKEN} characters (e.g. "
+            "`python3 -c 'import secrets; print(\"mgt_\" + secrets.token_urlsafe(32))'`)."
+        )
 
 
 def _embedded_secret(sqlite_url: str) -> str:

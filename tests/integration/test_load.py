@@ -27,7 +27,7 @@ from tests.helpers import MODELGATE, Receiver, clean_env, free_port, served
 pytestmark = pytest.mark.postgres
 SECONDS = float(os.environ.get("MODELGATE_LOAD_SECONDS", "60"))
 MODELS = [f"load-{i}" for i in range(5)]
-ADMIN = "load-test-admin-token-0001"  # noqa: S105 - a throwaway server's
+ADMIN = "load-test-admin-token-0001-0123456789"  # noqa: S105 - a throwaway server's
 POLICIES = """\
 policies:
   - {name: none, stage: None}
