@@ -83,6 +83,13 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return parse
 
 
+def _non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError(f"expected a whole number of at least 0, got {raw!r}")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = _int(raw)
     if value < 1:
@@ -302,6 +309,27 @@ SETTINGS: tuple[Setting, ...] = (
         "'6000 per minute' or '200/second;6000/hour'; empty disables. Counted in Redis when "
         "MODELGATE_REDIS_URL is set, else per process.",
         production="a limit sized to your heaviest pipeline's resolves",
+    ),
+    Setting(
+        "AUTH_FAILURE_LIMIT",
+        _rate_limit,
+        "30 per minute",
+        "Failed authentications one client address may make (a bad, revoked or expired "
+        "token), e.g. '30 per minute' or '10/minute;100/hour'; empty disables. Over it, every "
+        "request with a credential from that address is `429 RATE_LIMITED` before any token "
+        "is looked up. IPv6 addresses count per /64. Counted in Redis when "
+        "MODELGATE_REDIS_URL is set, else per process.",
+        production="the default; set MODELGATE_TRUSTED_PROXY_HOPS behind a proxy",
+    ),
+    Setting(
+        "TRUSTED_PROXY_HOPS",
+        _non_negative_int,
+        0,
+        "How many proxies in front of Modelgate append to `X-Forwarded-For`; the client "
+        "address (for the failed-authentication limit, the rate limit and the logs) is read "
+        "that many entries from its end. 0: the connecting address. Never more than the "
+        "proxies you run, or clients can choose their address.",
+        production="1 behind one ingress or load balancer",
     ),
     Setting(
         "ARTIFACT_ROOT",

@@ -128,6 +128,9 @@ def make_app(url: str, **overrides: Any) -> Any:
         "POLICY_PATH": OPEN_POLICIES,
         "AUTH_CACHE_SECONDS": 0,  # tests roll back tokens and bindings; nothing may linger
         "RATE_LIMIT": "",  # the limiter's own tests turn it on
+        # Session-wide apps see every test's bad tokens from one address; the limit on
+        # failed authentications has tests of its own (test_auth_failures.py).
+        "AUTH_FAILURE_LIMIT": "",
     }
     settings.update(overrides)
     return create_app(settings)

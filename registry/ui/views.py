@@ -406,7 +406,7 @@ def login() -> Any:
             db.session.rollback()
             return render_template("login.html", error=error.message, next=back, oidc=None), 401
         db.session.commit()
-        flash(f"Signed in as {principal.id}.")
+        flash(f"Signed in as {session.describe(principal)}.")
         return redirect(back or url_for("ui.inbox"), code=303)
     if request.method == "POST":
         abort(405)
