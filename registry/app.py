@@ -13,6 +13,7 @@ from registry import (
     config,
     database,
     errors,
+    guessing,
     metrics,
     mlflow,
     observability,
@@ -64,6 +65,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_bind_artifact_store)
     app.teardown_request(_clear_read_only)
     ratelimit.init_app(app)  # before auth: a flood is refused before tokens are looked up
+    guessing.init_app(app)  # the client address behind proxies, and the failed-auth limit
     auth.init_app(app)
     refusals.init_app(app)
     app.extensions["modelgate.api"] = api.init_app(app)

@@ -29,6 +29,7 @@ from registry.domain.errors import PermissionDenied, Unauthenticated
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.extensions import db
+from registry.guessing import counting_failures
 from registry.observability import PRINCIPAL_ENVIRON
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -97,10 +98,13 @@ def metrics_token(view: F) -> F:
         expected = current_app.config["METRICS_TOKEN"]
         if expected:
             scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not hmac.compare_digest(
-                given.strip().encode(), expected.encode()
-            ):
-                raise Unauthenticated("This call needs 'Authorization: Bearer <metrics token>'.")
+            with counting_failures():  # the metrics token is guessed like any other
+                if scheme.lower() != "bearer" or not hmac.compare_digest(
+                    given.strip().encode(), expected.encode()
+                ):
+                    raise Unauthenticated(
+                        "This call needs 'Authorization: Bearer <metrics token>'."
+                    )
         return view(*args, **kwargs)
 
     setattr(wrapper, ATTRIBUTE, METRICS)
@@ -163,21 +167,24 @@ def authenticate(*, basic_auth: bool = False) -> Principal:
         )
     scheme, _, token = header.partition(" ")
     authenticator = current_app.extensions["modelgate.authenticator"]
-    if basic_auth and scheme.lower() == "basic":
-        principal: Principal = authenticator.authenticate(db.session, _basic_password(token))
-    elif scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated(
-            "Authorization must be 'Bearer <token>'.", reason="malformed_credentials"
-        )
-    else:
-        protector = current_app.extensions["modelgate.protector"]
-        try:
-            principal = protector.acquire_token()
-        except OAuth2Error as exc:  # Authlib's own refusals (malformed header and the like)
+    # Failures are counted per client address, and an address over the limit is refused
+    # before its credential is looked up (registry.guessing).
+    with counting_failures():
+        if basic_auth and scheme.lower() == "basic":
+            principal: Principal = authenticator.authenticate(db.session, _basic_password(token))
+        elif scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated(
-                exc.description or "The bearer token is not valid.",
-                reason="malformed_credentials",
-            ) from None
+                "Authorization must be 'Bearer <token>'.", reason="malformed_credentials"
+            )
+        else:
+            protector = current_app.extensions["modelgate.protector"]
+            try:
+                principal = protector.acquire_token()
+            except OAuth2Error as exc:  # Authlib's own refusals (malformed header and so on)
+                raise Unauthenticated(
+                    exc.description or "The bearer token is not valid.",
+                    reason="malformed_credentials",
+                ) from None
     _note_use(principal)
     return principal
 
@@ -187,7 +194,8 @@ def authenticate_token(token: str, *, fresh: bool = False) -> Principal:
     console keeps it in its session); Unauthenticated when it no longer verifies. ``fresh``
     bypasses the per-process cache, so a revocation takes effect at the next page."""
     authenticator = current_app.extensions["modelgate.authenticator"]
-    principal: Principal = authenticator.authenticate(db.session, token, fresh=fresh)
+    with counting_failures():  # the console's sign-in form is a way to guess too
+        principal: Principal = authenticator.authenticate(db.session, token, fresh=fresh)
     _note_use(principal)
     return principal
 

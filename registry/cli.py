@@ -722,7 +722,12 @@ def _expiry(expires_in: str | None) -> dt.datetime | None:
     "--stage", "stages", multiple=True, help="Narrow an approver token to stages (repeatable)."
 )
 @click.option("--expires-in", help="Lifetime such as 90d or 12h (default: no expiry).")
-@click.option("--owner", help="Who answers for it.")
+@click.option(
+    "--owner",
+    help="The person who answers for it: user:<subject> as your identity provider names them "
+    "(default: system:$USER, you). Four-eyes rules count each owner once, so give people's "
+    "tokens their own owners.",
+)
 def token_create(
     name: str,
     roles: tuple[str, ...],
@@ -731,7 +736,10 @@ def token_create(
     expires_in: str | None,
     owner: str | None,
 ) -> None:
-    """Create a token and print its secret (on stdout, alone, for scripts)."""
+    """Create a token and print its secret (on stdout, alone, for scripts).
+
+    The operator is the root of trust: tokens made here are active at once, whatever the
+    policy's `tokens` rule says for tokens minted over the API."""
     from registry.domain import identity
 
     with _registry() as session:
@@ -747,8 +755,8 @@ def token_create(
         )
         session.commit()
     click.echo(
-        f"token {info.id} for service:{info.name} ({', '.join(info.roles)} on "
-        f"{info.model_pattern!r}); the secret is shown this once:",
+        f"token {info.id} for service:{info.name}, owned by {info.owner} "
+        f"({', '.join(info.roles)} on {info.model_pattern!r}); the secret is shown this once:",
         err=True,
     )
     click.echo(info.token)
@@ -762,13 +770,24 @@ def token_list(include_revoked: bool) -> None:
 
     with _registry() as session:
         for info in identity.list_tokens(session, system(), include_revoked=include_revoked):
-            state = "revoked" if info.revoked_at else "active"
             expires = info.expires_at.isoformat() if info.expires_at else "never"
             click.echo(
-                f"{info.id:>5}  {info.prefix}...  {info.name:<24} "
-                f"{','.join(info.roles):<24} {info.model_pattern:<16} {state:<8} "
+                f"{info.id:>5}  {info.prefix}...  {info.name:<24} {info.owner:<24} "
+                f"{','.join(info.roles):<24} {info.model_pattern:<16} {info.state:<8} "
                 f"expires {expires}"
             )
+
+
+@token.command("approve")
+@click.argument("token_id", type=int)
+def token_approve(token_id: int) -> None:
+    """Approve a token minted over the API that awaits a second admin."""
+    from registry.domain import identity
+
+    with _registry() as session:
+        info = identity.approve_token(session, system(), token_id)
+        session.commit()
+    click.echo(f"Approved token {info.id} ({info.prefix}...) of service:{info.name}.")
 
 
 @token.command("revoke")
@@ -831,8 +850,20 @@ def role_binding_list(subject: str | None) -> None:
             stages = ",".join(info.stages) if info.stages else "all stages"
             click.echo(
                 f"{info.id:>5}  {info.subject:<32} {info.role:<12} "
-                f"{info.model_pattern:<16} {stages}"
+                f"{info.model_pattern:<16} {stages:<24} {info.state}"
             )
+
+
+@role_binding.command("approve")
+@click.argument("binding_id", type=int)
+def role_binding_approve(binding_id: int) -> None:
+    """Approve a role binding made over the API that awaits a second admin."""
+    from registry.domain import identity
+
+    with _registry() as session:
+        info = identity.approve_binding(session, system(), binding_id)
+        session.commit()
+    click.echo(f"Approved binding {info.id}: {info.subject} is {info.role}.")
 
 
 @role_binding.command("delete")

@@ -26,6 +26,10 @@ ASYMMETRIC = frozenset(
 )
 
 
+# A chosen token is guessed only as well as it was chosen; the generated ones have 256 bits.
+MIN_CHOSEN_TOKEN = 32
+
+
 class ConfigError(RuntimeError):
     """A setting is missing or malformed; the service refuses to start."""
 
@@ -89,6 +93,13 @@ def _lifetime(raw: str) -> dt.timedelta | None:
     return parse_duration(raw)
 
 
+def _non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError(f"expected a whole number of at least 0, got {raw!r}")
+    return value
+
+
 def _positive_int(raw: str) -> int:
     value = _int(raw)
     if value < 1:
@@ -142,7 +153,7 @@ SETTINGS: tuple[Setting, ...] = (
         "BOOTSTRAP_TOKEN",
         _str,
         None,
-        "The first admin API token of an empty registry (at least 16 characters). Unset: one "
+        "The first admin API token of an empty registry (at least 32 characters). Unset: one "
         "is generated and printed once by `modelgate db upgrade` or the embedded `serve`. "
         "Read by those two alone.",
         secret=True,
@@ -355,6 +366,27 @@ SETTINGS: tuple[Setting, ...] = (
         "flood the ledger either.",
     ),
     Setting(
+        "AUTH_FAILURE_LIMIT",
+        _rate_limit,
+        "30 per minute",
+        "Failed authentications one client address may make (a bad, revoked or expired "
+        "token), e.g. '30 per minute' or '10/minute;100/hour'; empty disables. Over it, every "
+        "request with a credential from that address is `429 RATE_LIMITED` before any token "
+        "is looked up. IPv6 addresses count per /64. Counted in Redis when "
+        "MODELGATE_REDIS_URL is set, else per process.",
+        production="the default; set MODELGATE_TRUSTED_PROXY_HOPS behind a proxy",
+    ),
+    Setting(
+        "TRUSTED_PROXY_HOPS",
+        _non_negative_int,
+        0,
+        "How many proxies in front of Modelgate append to `X-Forwarded-For`; the client "
+        "address (for the failed-authentication limit, the rate limit and the logs) is read "
+        "that many entries from its end. 0: the connecting address. Never more than the "
+        "proxies you run, or clients can choose their address.",
+        production="1 behind one ingress or load balancer",
+    ),
+    Setting(
         "ARTIFACT_ROOT",
         _str,
         None,
@@ -528,8 +560,11 @@ def _check_oidc(values: dict[str, Any]) -> None:
             "with that provider."
         )
     token = values["BOOTSTRAP_TOKEN"]
-    if token is not None and len(token) < 16:
-        raise ConfigError(f"{PREFIX}BOOTSTRAP_TOKEN must be at least 16 characters.")
+    if token is not None and len(token) < MIN_CHOSEN_TOKEN:
+        raise ConfigError(
+            f"{PREFIX}BOOTSTRAP_TOKEN must be at least {MIN_CHOSEN_TOKEN} characters (e.g. "
+            "`python3 -c 'import secrets; print(\"mgt_\" + secrets.token_urlsafe(32))'`)."
+        )
 
 
 def _embedded_secret(values: dict[str, Any]) -> str:

@@ -129,6 +129,9 @@ def make_app(url: str, **overrides: Any) -> Any:
         "POLICY_PATH": OPEN_POLICIES,
         "AUTH_CACHE_SECONDS": 0,  # tests roll back tokens and bindings; nothing may linger
         "RATE_LIMIT": "",  # the limiter's own tests turn it on
+        # Session-wide apps see every test's bad tokens from one address; the limit on
+        # failed authentications has tests of its own (test_auth_failures.py).
+        "AUTH_FAILURE_LIMIT": "",
     }
     settings.update(overrides)
     return create_app(settings)
@@ -260,7 +263,10 @@ def registry(client: Any, tokens: Any) -> RegistryClient:
 
 @pytest.fixture
 def tokens(app: Any) -> Any:
-    """Mint real API tokens: ``tokens("approver", model_pattern="fraud-*", stages=[...])``."""
+    """Mint real API tokens: ``tokens("approver", model_pattern="fraud-*", stages=[...])``.
+
+    Each token belongs to a person of its own (``user:<its name>``), as the operator would
+    mint them for different people; give ``owner`` to mint several for one person."""
     counter = iter(range(1, 10_000))
 
     def mint(
@@ -269,16 +275,19 @@ def tokens(app: Any) -> Any:
         stages: list[str] | None = None,
         name: str | None = None,
         expires_at: Any = None,
+        owner: str | None = None,
     ) -> str:
+        name = name or f"{'-'.join(roles)}-{next(counter)}"
         with app.app_context():
             info = identity.create_token(
                 db.session,
                 system(),
-                name=name or f"{'-'.join(roles)}-{next(counter)}",
+                name=name,
                 roles=list(roles),
                 model_pattern=model_pattern,
                 stages=stages,
                 expires_at=expires_at,
+                owner=owner or f"user:{name}",
             )
             db.session.commit()
         assert info.token is not None

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry.api.http import Blueprint, answer, empty, single
+from registry.api.http import Blueprint, answer, empty, policies, single
 from registry.auth import current_principal, forget_callers, requires
 from registry.domain import identity
 from registry.domain.permissions import Action
@@ -44,6 +44,7 @@ class Me(MethodView):
                 {
                     "subject": principal.subject,
                     "kind": principal.kind,
+                    "person": principal.person,
                     "roles": principal.roles,
                     "groups": list(principal.groups),
                     "grants": [identity.grant_to_dict(g) for g in principal.grants],
@@ -68,9 +69,14 @@ class Tokens(MethodView):
         """Create a service-account token
 
         The answer holds the secret (`token`); it is shown this once and stored only as a
-        hash. Give `stages` to narrow an approver token to some stages.
+        hash. Give `stages` to narrow an approver token to some stages. The token is yours
+        (`owner`: the person behind your own token). One carrying a role the policy file's
+        `tokens.second_admin_for_roles` lists, or naming another owner, is created
+        `pending`: it works once another admin approves it (`POST /tokens/{id}/approve`).
         """
-        info = identity.create_token(db.session, current_principal(), **body)
+        info = identity.create_token(
+            db.session, current_principal(), rules=policies().tokens, **body
+        )
         db.session.commit()
         return single(TokenOut(), info, 201)
 
@@ -85,6 +91,21 @@ class Token(MethodView):
         db.session.commit()
         forget_callers()
         return empty()
+
+
+@blp.route("/tokens/<id:token_id>/approve")
+class TokenApproval(MethodView):
+    @requires(Action.ADMIN)
+    @blp.response(200, TokenOut)
+    def post(self, token_id: int) -> Response:
+        """Approve a pending token, as a second admin
+
+        Refused (`POLICY_VIOLATION`, check `second_admin`) to the person who minted it and
+        to its owner, whichever of their tokens they use.
+        """
+        info = identity.approve_token(db.session, current_principal(), token_id)
+        db.session.commit()
+        return single(TokenOut(), info)
 
 
 @blp.route("/role-bindings")
@@ -103,9 +124,13 @@ class RoleBindings(MethodView):
         """Grant a role to a user, a group or a service account
 
         On every model (`model_pattern` `*`, the default) or those matching a glob; an
-        approver binding may be narrowed to some `stages`.
+        approver binding may be narrowed to some `stages`. A role the policy file's
+        `tokens.second_admin_for_roles` lists is granted `pending`, once another admin
+        approves it (`POST /role-bindings/{id}/approve`).
         """
-        info = identity.create_binding(db.session, current_principal(), **body)
+        info = identity.create_binding(
+            db.session, current_principal(), rules=policies().tokens, **body
+        )
         db.session.commit()
         forget_callers()
         return single(BindingOut(), info, 201)
@@ -121,3 +146,19 @@ class RoleBinding(MethodView):
         db.session.commit()
         forget_callers()
         return empty()
+
+
+@blp.route("/role-bindings/<id:binding_id>/approve")
+class RoleBindingApproval(MethodView):
+    @requires(Action.ADMIN)
+    @blp.response(200, BindingOut)
+    def post(self, binding_id: int) -> Response:
+        """Approve a pending role binding, as a second admin
+
+        Refused (`POLICY_VIOLATION`, check `second_admin`) to the person who made it and to
+        the person it empowers.
+        """
+        info = identity.approve_binding(db.session, current_principal(), binding_id)
+        db.session.commit()
+        forget_callers()
+        return single(BindingOut(), info)

@@ -38,6 +38,7 @@ class Policies(MethodView):
                 "files": list(loaded.files),
                 "policies": [p.summary() for p in loaded.policies],
                 "aliases": [r.summary() for r in loaded.alias_rules],
+                "tokens": loaded.tokens.summary(),
             },
             etag=True,
         )

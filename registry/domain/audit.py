@@ -297,6 +297,10 @@ class Holder:
     requested_by: str | None
     approved_by: list[str] = field(default_factory=list)
     changed_by: str | None = None
+    # The people behind requested_by and approved_by (token owners), as recorded when the
+    # request was applied; None for changes recorded before people were.
+    requested_by_person: str | None = None
+    approved_by_people: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +388,15 @@ def stage_history(
         if stage in stages:
             request = requests.get(holder.request_id, {})
             approved = list(request.get("approved_by") or [])
-            stages[stage].append(dataclasses.replace(holder, approved_by=approved))
+            people = request.get("approved_by_people")
+            stages[stage].append(
+                dataclasses.replace(
+                    holder,
+                    approved_by=approved,
+                    requested_by_person=request.get("requested_by_person"),
+                    approved_by_people=list(people) if people is not None else None,
+                )
+            )
     for listed in stages.values():
         listed.sort(key=lambda h: h.version, reverse=True)
     return StageHistory(name, at, stages)

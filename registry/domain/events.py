@@ -64,8 +64,10 @@ class EventType(StrEnum):
     ARTIFACT_UPLOADED = "artifact.uploaded"
     TOKEN_CREATED = "token.created"  # noqa: S105 - an event name, not a secret
     TOKEN_REVOKED = "token.revoked"  # noqa: S105 - an event name, not a secret
+    TOKEN_APPROVED = "token.approved"  # noqa: S105 - an event name, not a secret
     BINDING_CREATED = "role_binding.created"
     BINDING_DELETED = "role_binding.deleted"
+    BINDING_APPROVED = "role_binding.approved"
     WEBHOOK_CREATED = "webhook.created"
     WEBHOOK_UPDATED = "webhook.updated"
     WEBHOOK_DELETED = "webhook.deleted"

@@ -18,7 +18,7 @@ import datetime as dt
 import hashlib
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -192,11 +192,33 @@ class AliasRule:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenRules:
+    """Who may hand out the power to approve. A token minted, or a role binding made, over
+    the API with one of ``second_admin_for_roles`` waits, inactive, until an admin other
+    than the person who made it approves it: otherwise one admin could make themselves an
+    approver, or an admin for a second identity, alone."""
+
+    second_admin_for_roles: frozenset[Role] = frozenset()
+    source: str = ""
+
+    def governs(self, roles: Iterable[Role]) -> list[Role]:
+        """The roles among ``roles`` that need a second admin, sorted."""
+        return sorted(set(roles) & self.second_admin_for_roles, key=lambda r: r.value)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "second_admin_for_roles": sorted(r.value for r in self.second_admin_for_roles),
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class PolicySet:
     policies: tuple[Policy, ...]
     files: tuple[str, ...] = ()
     digest: str = ""
     alias_rules: tuple[AliasRule, ...] = ()
+    tokens: TokenRules = TokenRules()
 
     def alias_rule(self, model: str, alias: str) -> AliasRule | None:
         """The rule protecting ``alias`` on ``model``: the most specific model glob, then

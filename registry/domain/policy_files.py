@@ -28,6 +28,7 @@ from registry.domain.policy import (
     Policy,
     PolicyError,
     PolicySet,
+    TokenRules,
     parse_duration,
 )
 from registry.domain.principal import Role
@@ -70,19 +71,28 @@ def load(path: Path | str | None = None) -> PolicySet:
     contents = []
     policies: list[Policy] = []
     rules: list[AliasRule] = []
+    tokens: list[TokenRules] = []
     for file in policy_files(base):
         data = file.read_bytes()
         contents.append((file.name, data))
         parsed = parse_document(data, _display(file))
         policies.extend(parsed.policies)
         rules.extend(parsed.alias_rules)
+        if parsed.tokens.source:
+            tokens.append(parsed.tokens)
     _check_unique(policies)
     _check_unique_rules(rules)
+    if len(tokens) > 1:
+        raise PolicyError(
+            f"{tokens[1].source}: 'tokens' is declared again (first at {tokens[0].source}); "
+            "declare it in one file."
+        )
     return PolicySet(
         tuple(policies),
         tuple(_display(f) for f in policy_files(base)),
         PolicySet.digest_of(contents),
         tuple(rules),
+        tokens[0] if tokens else TokenRules(),
     )
 
 
@@ -193,7 +203,15 @@ def parse_document(data: bytes, where: str = "<policy>") -> PolicySet:
                 source=source,
             )
         )
-    return PolicySet(tuple(policies), alias_rules=tuple(rules))
+    token_rules = TokenRules()
+    if "tokens" in document:
+        token_rules = TokenRules(
+            second_admin_for_roles=frozenset(
+                Role(r) for r in document["tokens"].get("second_admin_for_roles", [])
+            ),
+            source=f"{where}:{lines.line(('tokens',))}",
+        )
+    return PolicySet(tuple(policies), alias_rules=tuple(rules), tokens=token_rules)
 
 
 def _path_text(path: Iterable[Any], document: Any) -> str:

@@ -31,16 +31,28 @@ class Grant:
 
 @dataclass(frozen=True, slots=True)
 class Principal:
+    """Who is calling. ``id`` names the credential's holder as the ledger records it
+    (``service:deploy-bot``); ``person`` names the human who answers for it, which is what
+    four-eyes rules compare: a service token's owner, a user's own id, the operator's
+    ``system:<name>``. One person minting several tokens is still one person."""
+
     subject: str
     kind: str  # "user", "service", or "system" for the CLI and workers
     grants: tuple[Grant, ...] = ()
     groups: tuple[str, ...] = ()
     token_id: int | None = field(default=None, compare=False)
+    # The person a service token belongs to (its owner); users and the system are their own.
+    owner: str | None = None
 
     @property
     def id(self) -> str:
-        """The qualified identity recorded in the ledger and compared for self-approval."""
+        """The qualified identity recorded in the ledger (``requested_by``, ``by``)."""
         return f"{self.kind}:{self.subject}"
+
+    @property
+    def person(self) -> str:
+        """The human behind the call, compared for self-approval and distinct approvers."""
+        return self.owner or self.id
 
     @property
     def roles(self) -> list[str]:

@@ -64,6 +64,7 @@ class ApprovalInfo:
     by: str
     at: dt.datetime
     comment: str | None
+    person: str = ""  # the human behind ``by`` (a token's owner)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class TransitionInfo:
     expires_at: dt.datetime | None = None
     break_glass: str | None = None
     available_actions: list[str] = field(default_factory=list)
+    requested_by_person: str = ""  # the human behind ``requested_by``
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,7 @@ def _info(
         comment=req.comment,
         archive_existing_versions=req.archive_existing_versions,
         required_approvals=req.required_approvals,
-        approvals=[ApprovalInfo(a.by, a.at, a.comment) for a in approvals],
+        approvals=[ApprovalInfo(a.by, a.at, a.comment, a.person) for a in approvals],
         decided_at=req.decided_at,
         decided_by=req.decided_by,
         decision_comment=req.decision_comment,
@@ -138,28 +140,39 @@ def _info(
         expires_at=req.expires_at,
         break_glass=req.break_glass,
         available_actions=actions or [],
+        requested_by_person=req.requested_by_person,
     )
 
 
 def available_actions(principal: Principal, policies: PolicySet, info: TransitionInfo) -> list[str]:
-    """What the caller may do with a request now: approve, reject, cancel (as Databricks shows)."""
+    """What the caller may do with a request now: approve, reject, cancel (as Databricks shows).
+
+    Whose request it is, and who approved it, are questions about people: another token of
+    the requester's owner is the requester."""
     if info.state != "pending":
         return []
     actions = []
     from_stage = Stage(info.from_stage)
+    own = principal.person == info.requested_by_person
     governing = policies.for_transition(info.name, from_stage, Stage(info.to_stage))
     if governing is not None and policy.is_eligible_approver(
         principal, governing, info.name, from_stage
     ):
-        own = principal.id == info.requested_by
-        already = any(a.by == principal.id for a in info.approvals)
+        already = any(a.person == principal.person for a in info.approvals)
         if not already and not (own and governing.forbid_self_approval):
             actions.append("approve")
         if not own:
             actions.append("reject")
-    if principal.id == info.requested_by or permissions.can(principal, Action.MANAGE, info.name):
+    if _may_cancel(principal, own, info.name):
         actions.append("cancel")
     return actions
+
+
+def _may_cancel(principal: Principal, own: bool, model: str) -> bool:
+    """The requester (with any of their tokens that may file requests) or a manager."""
+    return (own and permissions.can(principal, Action.REQUEST_TRANSITION, model)) or (
+        permissions.can(principal, Action.MANAGE, model)
+    )
 
 
 # --------------------------------------------------------------------------- checks
@@ -278,11 +291,14 @@ def _overridden(req: TransitionRequest, now: dt.datetime) -> frozenset[str]:
 
 
 def _counted(req: TransitionRequest, governing: Policy) -> int:
-    """Distinct approvers who count: the requester never does when the policy forbids it."""
-    return sum(
-        1
-        for a in req.approvals
-        if not (governing.forbid_self_approval and a.by == req.requested_by)
+    """Distinct people whose approvals count: one per person whatever tokens they used, and
+    the requester never when the policy forbids it."""
+    return len(
+        {
+            a.person
+            for a in req.approvals
+            if not (governing.forbid_self_approval and a.person == req.requested_by_person)
+        }
     )
 
 
@@ -432,6 +448,7 @@ def request_transition(
         to_stage=to_stage.value,
         state="pending",
         requested_by=principal.id,
+        requested_by_person=principal.person,
         requested_at=now,
         comment=comment,
         archive_existing_versions=archive,
@@ -495,6 +512,7 @@ def _request_data(req: TransitionRequest) -> dict[str, Any]:
         "to_stage": req.to_stage,
         "state": req.state,
         "requested_by": req.requested_by,
+        "requested_by_person": req.requested_by_person,
         "comment": req.comment,
         "policy": req.policy,
         "archive_existing_versions": req.archive_existing_versions,
@@ -511,7 +529,9 @@ def _add_approval(
     comment: str | None,
     now: dt.datetime,
 ) -> None:
-    req.approvals.append(Approval(by=principal.id, at=now, comment=comment))
+    req.approvals.append(
+        Approval(by=principal.id, person=principal.person, at=now, comment=comment)
+    )
     session.flush()
     record(
         session,
@@ -523,6 +543,7 @@ def _add_approval(
             "request_id": req.id,
             "to_stage": req.to_stage,
             "by": principal.id,
+            "person": principal.person,
             "comment": comment,
             "approvals": len(req.approvals),
             "required_approvals": req.required_approvals,
@@ -570,7 +591,8 @@ def find_pending(
     requested_by: str | None = None,
 ) -> int:
     """The id of the pending request to move ``name`` ``version`` into ``to_stage``, filed by
-    ``requested_by`` (an id such as ``service:ci``, or its bare subject) when given.
+    ``requested_by`` (an id such as ``service:ci``, its bare subject, or the person behind
+    it) when given.
 
     Databricks' approve, reject and cancel calls name a request this way rather than by id;
     there is at most one pending request per version and target stage. Raises NotFound.
@@ -580,7 +602,11 @@ def find_pending(
     name = lookup_name(name)
     permissions.require(principal, Action.READ, name)
     found = session.execute(
-        sa.select(TransitionRequest.id, TransitionRequest.requested_by)
+        sa.select(
+            TransitionRequest.id,
+            TransitionRequest.requested_by,
+            TransitionRequest.requested_by_person,
+        )
         .join(ModelVersion, ModelVersion.id == TransitionRequest.version_id)
         .join(RegisteredModel, RegisteredModel.id == ModelVersion.model_id)
         .where(
@@ -590,8 +616,12 @@ def find_pending(
             TransitionRequest.state == "pending",
         )
     ).one_or_none()
-    subject = found.requested_by.partition(":")[2] if found is not None else None
-    if found is not None and requested_by in (None, found.requested_by, subject):
+    if found is not None and requested_by in (
+        None,
+        found.requested_by,
+        found.requested_by.partition(":")[2],
+        found.requested_by_person,
+    ):
         return found.id
     by = f" by {requested_by}" if requested_by is not None else ""
     raise NotFound(
@@ -668,6 +698,52 @@ def _require_eligible(
         )
 
 
+def _require_another_person(
+    principal: Principal, governing: Policy, req: TransitionRequest
+) -> None:
+    """Refuse an approval that would not add a person: the requester's own (when the policy
+    forbids it) or a second one by someone who already approved, whatever the token."""
+    if governing.forbid_self_approval and principal.person == req.requested_by_person:
+        if principal.id == req.requested_by:
+            message = f"{principal.id} filed this request"
+        else:
+            message = (
+                f"{req.requested_by} filed this request for {req.requested_by_person}, the "
+                f"person behind {principal.id} too"
+            )
+        check: Check = {
+            "check": "self_approval",
+            "policy": governing.name,
+            "person": principal.person,
+            "requested_by": req.requested_by,
+            "message": f"{message}; nobody approves their own request.",
+        }
+        raise PolicyViolation(
+            f"Policy {governing.name!r} forbids approving your own request: {check['message']}",
+            failed_checks=[check],
+        )
+    earlier = next((a for a in req.approvals if a.person == principal.person), None)
+    if earlier is not None:
+        if earlier.by == principal.id:
+            message = f"{principal.id} already approved request {req.id}"
+        else:
+            message = (
+                f"{earlier.by} already approved request {req.id} for {earlier.person}, the "
+                f"person behind {principal.id} too"
+            )
+        check = {
+            "check": "distinct_approvers",
+            "policy": governing.name,
+            "person": principal.person,
+            "earlier_approval": {"by": earlier.by, "at": earlier.at.isoformat()},
+            "message": f"{message}; each approval must come from a different person.",
+        }
+        raise PolicyViolation(
+            f"Policy {governing.name!r} counts each person once: {check['message']}",
+            failed_checks=[check],
+        )
+
+
 def approve(
     session: Session,
     principal: Principal,
@@ -685,24 +761,19 @@ def approve(
     gates are checked again before applying, and if they fail nothing is recorded.
     ``archive_existing_versions``, when given, replaces the request's own flag (Databricks'
     approve call carries one: the approver decides whether the incumbents are archived).
-    Raises NotFound, Conflict (no longer pending, or already approved by this person),
-    PermissionDenied (not an eligible approver, or self-approval forbidden) or
-    PolicyViolation.
+    Approvals are counted by person: the requester's person may not approve when the policy
+    forbids self-approval (check ``self_approval``), and a person who approved once may not
+    again, through this token or another of theirs (check ``distinct_approvers``); both are
+    PolicyViolation, whichever token is used.
+
+    Raises NotFound, Conflict (no longer pending), PermissionDenied (not an eligible
+    approver) or PolicyViolation.
     """
     now = now or utcnow()
     comment = validation.comment(comment)
     req, model, row, governing = _open_request(session, principal, policies, request_id, now)
     _require_eligible(principal, governing, model.name, req, "approve")
-    if principal.id == req.requested_by and governing.forbid_self_approval:
-        raise PermissionDenied(
-            f"Policy {governing.name!r} forbids approving your own request.",
-            reason="self_approval",
-            policy=governing.name,
-        )
-    if any(a.by == principal.id for a in req.approvals):
-        raise Conflict(
-            f"{principal.id} has already approved request {req.id}.", reason="already_approved"
-        )
+    _require_another_person(principal, governing, req)
     if archive_existing_versions is not None:
         req.archive_existing_versions = _archive_flag(
             Stage(req.to_stage), archive_existing_versions, governing
@@ -732,7 +803,7 @@ def reject(
     comment = validation.comment(comment)
     req, model, row, governing = _open_request(session, principal, policies, request_id, now)
     _require_eligible(principal, governing, model.name, req, "reject")
-    if principal.id == req.requested_by:
+    if principal.person == req.requested_by_person:
         raise PermissionDenied(
             "Cancel your own request rather than reject it.", reason="own_request"
         )
@@ -758,12 +829,13 @@ def cancel(
     comment: str | None = None,
     now: dt.datetime | None = None,
 ) -> TransitionInfo:
-    """The requester (or whoever manages the model) withdraws the request."""
+    """The requester (the same person, with any of their tokens) or whoever manages the
+    model withdraws the request."""
     now = now or utcnow()
     comment = validation.comment(comment)
     req, model, row = _locked_request(session, principal, request_id)
     _require_pending(req, now)
-    if principal.id != req.requested_by:
+    if not _may_cancel(principal, principal.person == req.requested_by_person, model.name):
         permissions.require(principal, Action.MANAGE, model.name)
     _close(
         session,
@@ -964,6 +1036,7 @@ def _apply(
             **_request_data(req),
             "archived_versions": archived,
             "approved_by": [a.by for a in req.approvals],
+            "approved_by_people": list(dict.fromkeys(a.person for a in req.approvals)),
         },
     )
     _supersede(session, principal, model.name, row, req, now)

@@ -40,6 +40,8 @@ class TransitionRequest(Base):
     to_stage: Mapped[str] = mapped_column(sa.String(16))
     state: Mapped[str] = mapped_column(sa.String(16))
     requested_by: Mapped[str] = mapped_column(sa.String(256))
+    # The person behind requested_by (a token's owner): self-approval compares people.
+    requested_by_person: Mapped[str] = mapped_column(sa.String(256))
     requested_at: Mapped[dt.datetime]
     comment: Mapped[str | None] = mapped_column(sa.Text)
     archive_existing_versions: Mapped[bool] = mapped_column(default=False)
@@ -77,6 +79,8 @@ class Approval(Base):
         sa.ForeignKey("transition_requests.id", ondelete="CASCADE")
     )
     by: Mapped[str] = mapped_column(sa.String(256))
+    # The person behind ``by``: two tokens of one owner are one approver.
+    person: Mapped[str] = mapped_column(sa.String(256))
     at: Mapped[dt.datetime]
     comment: Mapped[str | None] = mapped_column(sa.Text)
 

@@ -67,6 +67,14 @@ class HolderOut(ma.Schema):
     request_id = fields.Integer(allow_none=True)
     requested_by = fields.String(allow_none=True)
     approved_by = fields.List(fields.String())
+    requested_by_person = fields.String(
+        allow_none=True, metadata={"description": "The person behind requested_by."}
+    )
+    approved_by_people = fields.List(
+        fields.String(),
+        allow_none=True,
+        metadata={"description": "The distinct people behind approved_by (token owners)."},
+    )
     changed_by = fields.String(allow_none=True)
 
 

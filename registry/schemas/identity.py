@@ -9,6 +9,7 @@ from registry.schemas.common import ShownOnce, UTCTime
 
 ROLES = ["viewer", "contributor", "approver", "auditor", "admin"]
 STAGES = ["None", "Staging", "Production", "Archived"]
+TOKEN_STATES = ["active", "pending", "revoked", "expired"]
 
 
 class GrantOut(ma.Schema):
@@ -20,6 +21,12 @@ class GrantOut(ma.Schema):
 class MeOut(ma.Schema):
     subject = fields.String()
     kind = fields.String(metadata={"enum": ["user", "service"]})
+    person = fields.String(
+        metadata={
+            "description": "The person you act for: your user id, or the owner of the token; "
+            "four-eyes rules count people."
+        }
+    )
     roles = fields.List(fields.String())
     groups = fields.List(fields.String())
     grants = fields.List(fields.Nested(GrantOut))
@@ -38,7 +45,13 @@ class TokenIn(ma.Schema):
     )
     model_pattern = fields.String(load_default="*")
     expires_at = UTCTime(metadata={"description": "RFC 3339; never expires if absent."})
-    owner = fields.String(metadata={"description": "Who answers for it (default: you)."})
+    owner = fields.String(
+        metadata={
+            "description": "The person who answers for it, user:<subject> (default: you, the "
+            "person behind your token). Naming someone else makes the token wait for a "
+            "second admin's approval."
+        }
+    )
 
 
 class TokenOut(ShownOnce):
@@ -57,11 +70,21 @@ class TokenOut(ShownOnce):
     expires_at = UTCTime(allow_none=True)
     revoked_at = UTCTime(allow_none=True)
     last_used_at = UTCTime(allow_none=True)
+    state = fields.String(
+        metadata={
+            "enum": TOKEN_STATES,
+            "description": "pending: it awaits a second admin's approval "
+            "(POST /tokens/{id}/approve) and authenticates as nothing until then.",
+        }
+    )
+    approved_by = fields.String(allow_none=True)
+    approved_at = UTCTime(allow_none=True)
 
 
 class TokenListArgs(ma.Schema):
     name = fields.String()
     include_revoked = fields.Boolean(load_default=False)
+    state = fields.String(validate=validate.OneOf(TOKEN_STATES))
 
 
 class TokenList(ma.Schema):
@@ -85,6 +108,15 @@ class BindingOut(ma.Schema):
     stages = fields.List(fields.String(), allow_none=True)
     created_at = UTCTime()
     created_by = fields.String()
+    state = fields.String(
+        metadata={
+            "enum": ["active", "pending"],
+            "description": "pending: it awaits a second admin's approval "
+            "(POST /role-bindings/{id}/approve) and grants nothing until then.",
+        }
+    )
+    approved_by = fields.String(allow_none=True)
+    approved_at = UTCTime(allow_none=True)
 
 
 class BindingListArgs(ma.Schema):

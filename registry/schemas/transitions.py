@@ -39,6 +39,9 @@ class ApproveIn(DecisionIn):
 
 class ApprovalOut(ma.Schema):
     by = fields.String()
+    person = fields.String(
+        metadata={"description": "The person behind `by` (a service token's owner)."}
+    )
     at = UTCTime()
     comment = fields.String(allow_none=True)
 
@@ -51,6 +54,12 @@ class TransitionOut(ma.Schema):
     to_stage = fields.String(metadata={"enum": STAGES})
     state = fields.String(metadata={"enum": STATES})
     requested_by = fields.String()
+    requested_by_person = fields.String(
+        metadata={
+            "description": "The person behind `requested_by` (a service token's owner); "
+            "four-eyes rules compare people."
+        }
+    )
     requested_at = UTCTime()
     comment = fields.String(allow_none=True)
     archive_existing_versions = fields.Boolean()
@@ -134,3 +143,9 @@ class PolicySetOut(ma.Schema):
     files = fields.List(fields.String())
     policies = fields.List(fields.Dict())
     aliases = fields.List(fields.Dict(), metadata={"description": "Alias rules."})
+    tokens = fields.Dict(
+        metadata={
+            "description": "Token and role-binding rules: the roles whose grant needs a "
+            "second admin (second_admin_for_roles)."
+        }
+    )

@@ -77,5 +77,5 @@ def oidc_callback() -> Any:
             "login.html", error=message or str(error), next=back, oidc=client
         ), 401
     db.session.commit()
-    flash(f"Signed in as {principal.id}.")
+    flash(f"Signed in as {console_session.describe(principal)}.")
     return redirect(back or url_for("ui.inbox"), code=303)

@@ -46,6 +46,13 @@ def sign_in(token: str) -> Principal:
     return principal
 
 
+def describe(principal: Principal) -> str:
+    """Who is signed in, and the person behind the token when that is someone else's name."""
+    if principal.person == principal.id:
+        return principal.id
+    return f"{principal.id} ({principal.person})"
+
+
 def sign_out() -> None:
     session.clear()
 

@@ -30,6 +30,7 @@ from registry.api.http import page_tokens, policies
 from registry.domain import (
     audit,
     comments,
+    identity,
     permissions,
     registered_models,
     transitions,
@@ -390,6 +391,55 @@ def webhook(webhook_id: int) -> tuple[str, int]:
     )
 
 
+# --------------------------------------------------------------------------- access (admins)
+
+
+def _access_page(status: int = 200) -> tuple[str, int]:
+    principal = session.current()
+    tokens = identity.list_tokens(db.session, principal)
+    bindings = identity.list_bindings(db.session, principal)
+    return render(
+        "access.html",
+        status,
+        tokens=tokens,
+        bindings=bindings,
+        pending_tokens=[t for t in tokens if t.state == identity.PENDING],
+        pending_bindings=[b for b in bindings if b.state == identity.PENDING],
+    )
+
+
+@bp.get("/access")
+@signed_in
+def access() -> tuple[str, int]:
+    """Tokens and role bindings, those awaiting a second admin first (admins only)."""
+    return _access_page()
+
+
+@bp.post("/<any(tokens, 'role-bindings'):kind>/<id:item_id>/approve")
+@signed_in
+def approve_grant(kind: str, item_id: int) -> Any:
+    """A second admin approves a pending token or role binding, as the API's approve calls
+    do; refusals are shown on the page with the API's status."""
+    principal = session.current()
+    try:
+        if kind == "tokens":
+            token = identity.approve_token(db.session, principal, item_id)
+            done = f"Token {token.id} ({token.prefix}...) of service:{token.name} is active."
+        else:
+            binding = identity.approve_binding(db.session, principal, item_id)
+            done = f"{binding.subject} now holds {binding.role} on {binding.model_pattern!r}."
+    except DomainError as error:
+        db.session.rollback()
+        if error.code in ("NOT_FOUND", "PERMISSION_DENIED"):
+            raise
+        flash(error.message, "error")
+        return _access_page(STATUS_BY_CODE.get(error.code, 400))
+    db.session.commit()
+    auth.forget_callers()
+    flash(done)
+    return redirect(url_for("ui.access"), code=303)
+
+
 # --------------------------------------------------------------------------- sign-in
 
 
@@ -410,7 +460,7 @@ def login() -> Any:
             refusals.note(error, secret=token)  # a failed sign-in is on the record too
             return render_template("login.html", error=error.message, next=back, oidc=None), 401
         db.session.commit()
-        flash(f"Signed in as {principal.id}.")
+        flash(f"Signed in as {session.describe(principal)}.")
         return redirect(back or url_for("ui.inbox"), code=303)
     if request.method == "POST":
         abort(405)

@@ -28,7 +28,7 @@ from tests.conftest import OPEN_POLICIES, PG_URL, require_service
 from tests.helpers import MODELGATE, clean_env, free_port, served
 
 pytestmark = pytest.mark.postgres
-TOKEN = "fault-test-admin-token"  # noqa: S105 - a throwaway server's
+TOKEN = "fault-test-admin-token-0123456789"  # noqa: S105 - a throwaway server's
 
 
 class PrivatePostgres:

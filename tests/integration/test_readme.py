@@ -119,6 +119,10 @@ def test_the_walkthroughs_work_as_written(served) -> None:
     assert inbox["transition_requests"][0]["available_actions"] == ["approve", "reject"]
     assert first_approval["state"] == "pending"
     assert second_approval["state"] == "applied"
+    assert [(a["by"], a["person"]) for a in second_approval["approvals"]] == [
+        ("service:lead-alice", "user:alice"),
+        ("service:lead-bob", "user:bob"),
+    ]
     assert resolved["stage"] == "Production"
     assert resolved["version"] == 1
 

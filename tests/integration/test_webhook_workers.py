@@ -312,7 +312,7 @@ def test_a_process_killed_between_commit_and_hand_off_is_swept(installation):
 
 
 def test_the_embedded_default_delivers_without_redis(tmp_path):
-    token = "bootstrap-admin-token-for-tests"
+    token = "bootstrap-admin-token-for-the-tests"
     env = clean_env(
         MODELGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'registry.db'}",
         MODELGATE_BOOTSTRAP_TOKEN=token,

@@ -38,8 +38,9 @@ def test_typed_values_are_parsed_and_errors_name_the_variable(tmp_path):
 
 
 def test_a_numeric_secret_stays_a_string(tmp_path):
-    loaded = config.load({"MODELGATE_BOOTSTRAP_TOKEN": "1234567890123456"}, workdir=tmp_path)
-    assert loaded["BOOTSTRAP_TOKEN"] == "1234567890123456"
+    digits = "12345678901234567890123456789012"
+    loaded = config.load({"MODELGATE_BOOTSTRAP_TOKEN": digits}, workdir=tmp_path)
+    assert loaded["BOOTSTRAP_TOKEN"] == digits
 
 
 def test_oidc_settings_are_checked(tmp_path):
@@ -47,8 +48,10 @@ def test_oidc_settings_are_checked(tmp_path):
         config.load({"MODELGATE_OIDC_ISSUER": "https://idp"}, workdir=tmp_path)
     with pytest.raises(config.ConfigError, match="asymmetric"):
         config.load({"MODELGATE_OIDC_ALGORITHMS": "RS256,HS256"}, workdir=tmp_path)
-    with pytest.raises(config.ConfigError, match="16 characters"):
-        config.load({"MODELGATE_BOOTSTRAP_TOKEN": "short"}, workdir=tmp_path)
+    with pytest.raises(config.ConfigError, match="32 characters"):
+        config.load({"MODELGATE_BOOTSTRAP_TOKEN": "a-sixteen-chars!"}, workdir=tmp_path)
+    with pytest.raises(config.ConfigError, match="32 characters"):
+        config.load({"MODELGATE_BOOTSTRAP_TOKEN": "x" * 31}, workdir=tmp_path)
     with pytest.raises(config.ConfigError, match="OIDC_CLIENT_ID needs"):
         config.load({"MODELGATE_OIDC_CLIENT_ID": "console"}, workdir=tmp_path)
 

@@ -249,3 +249,23 @@ def test_alias_rules_parse_and_are_checked():
         policy_files.parse_document(
             b"policies: []\naliases:\n  - {name: x, alias: y, require_stage: None}\n", "a.yaml"
         )
+
+
+def test_the_default_set_needs_a_second_admin_to_hand_out_approver_or_admin():
+    loaded = policy_files.load(ROOT / "policies")
+    assert loaded.tokens.second_admin_for_roles == frozenset({Role.APPROVER, Role.ADMIN})
+    assert loaded.tokens.source.startswith("policies/default.yaml:")
+    # Where no file says so, handing out roles needs no second admin (the open example).
+    assert not policy_files.load(ROOT / "policies/examples/open.yaml").tokens.governs(Role)
+
+
+def test_the_token_rule_is_checked_and_declared_once(tmp_path):
+    base = "policies:\n  - {name: p, stage: Staging}\n"
+    with pytest.raises(PolicyError, match="p.yaml:4: tokens.second_admin_for_roles.0"):
+        policy_files.parse_document(
+            (base + "tokens:\n  second_admin_for_roles: [wizard]\n").encode(), "p.yaml"
+        )
+    (tmp_path / "a.yaml").write_text(base + "tokens: {second_admin_for_roles: [admin]}\n")
+    (tmp_path / "b.yaml").write_text("policies: []\ntokens: {second_admin_for_roles: [approver]}\n")
+    with pytest.raises(PolicyError, match="'tokens' is declared again"):
+        policy_files.load(tmp_path)

@@ -55,8 +55,10 @@ EXPECTED_EVENTS = {
     ("post", "/api/v1/policies/evaluate"): None,  # a dry run
     ("post", "/api/v1/tokens"): ["token.created"],
     ("delete", "/api/v1/tokens/{token_id}"): ["token.revoked"],
+    ("post", "/api/v1/tokens/{token_id}/approve"): ["token.approved"],
     ("post", "/api/v1/role-bindings"): ["role_binding.created"],
     ("delete", "/api/v1/role-bindings/{binding_id}"): ["role_binding.deleted"],
+    ("post", "/api/v1/role-bindings/{binding_id}/approve"): ["role_binding.approved"],
     ("post", "/api/v1/webhooks"): ["webhook.created"],
     ("patch", "/api/v1/webhooks/{webhook_id}"): ["webhook.updated"],
     ("delete", "/api/v1/webhooks/{webhook_id}"): ["webhook.deleted"],

@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
+from registry.domain import identity
 from registry.extensions import db
 from registry.orm import ApiToken, AuditEvent
 from tests.helpers import RegistryClient, error_code
@@ -49,6 +50,7 @@ def test_me_shows_a_service_account_and_its_grants(client, tokens):
     assert me == {
         "subject": "lead",
         "kind": "service",
+        "person": "user:lead",  # the owner the operator gave it
         "roles": ["approver"],
         "groups": [],
         "grants": [{"role": "approver", "model_pattern": "fraud-*", "stages": ["Production"]}],
@@ -62,7 +64,7 @@ def test_a_token_secret_is_shown_once_and_stored_hashed(app, registry):
     secret = created["token"]
     assert secret.startswith("mgt_")
     assert len(secret) == 47
-    assert created["prefix"] == secret[:12]
+    assert created["prefix"] == secret[:8]  # mgt_ and four characters: recognisable, no more
     listed = registry.get("/api/v1/tokens").get_json()["tokens"]
     assert all("token" not in t or t["token"] is None for t in listed)
     with app.app_context():
@@ -92,7 +94,7 @@ def test_revoked_and_expired_tokens_are_refused(app, registry, tokens, client):
     with app.app_context():  # let it expire without sleeping: move its expiry into the past
         db.session.execute(
             sa.update(ApiToken)
-            .where(ApiToken.prefix == expiring[:12])
+            .where(ApiToken.token_hash == identity.hash_token(expiring))
             .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
         )
         db.session.commit()

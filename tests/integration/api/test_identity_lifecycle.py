@@ -57,8 +57,9 @@ def test_promotion_to_production_through_the_api(people):
         f"/api/v1/transition-requests/{request['id']}/approve", {"comment": "eval OK"}, expect=200
     ).get_json()
     assert first["state"] == "pending"
-    again = carol.post(f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=409)
-    assert error_code(again) == "CONFLICT"
+    again = carol.post(f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=422)
+    assert error_code(again) == "POLICY_VIOLATION"
+    assert again.get_json()["details"]["failed_checks"][0]["check"] == "distinct_approvers"
     done = erin.post(
         f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=200
     ).get_json()
@@ -76,8 +77,9 @@ def test_a_requester_cannot_approve_their_own_production_request(people):
     bob = people["bob"]
     request = bob.transition("fraud", 2, "Production")
     assert request["available_actions"] == ["cancel"]
-    refused = bob.post(f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=403)
+    refused = bob.post(f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=422)
     assert "forbids approving your own" in refused.get_json()["message"]
+    assert refused.get_json()["details"]["failed_checks"][0]["check"] == "self_approval"
 
 
 def test_reject_and_cancel_through_the_api(people):

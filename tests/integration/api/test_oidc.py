@@ -134,6 +134,7 @@ def test_a_valid_token_is_a_user_with_groups_and_claimed_roles(client, idp):
     assert response.get_json() == {
         "subject": "alice",
         "kind": "user",
+        "person": "user:alice",  # people from the identity provider are their subject
         "roles": ["contributor"],
         "groups": ["ml-leads"],
         "grants": [{"role": "contributor", "model_pattern": "*", "stages": None}],

@@ -46,6 +46,16 @@ def build_world(
     binding = registry.post(
         "/api/v1/role-bindings", {"subject": "user:x", "role": "viewer"}, expect=201
     ).get_json()
+    # Grants of approver power awaiting a second admin: made by another admin than the
+    # registry's, so that one may approve them.
+    deputy = RegistryClient(client, tokens("admin", name="deputy"))
+    pending_token = deputy.post(
+        "/api/v1/tokens", {"name": "candidate", "roles": ["approver"]}, expect=201
+    ).get_json()
+    pending_binding = deputy.post(
+        "/api/v1/role-bindings", {"subject": "user:y", "role": "approver"}, expect=201
+    ).get_json()
+    assert (pending_token["state"], pending_binding["state"]) == ("pending", "pending")
     webhook = registry.post(
         "/api/v1/webhooks", {"url": "https://hooks.example.com/in", "events": ["*"]}, expect=201
     ).get_json()
@@ -57,6 +67,8 @@ def build_world(
             "request": pending["id"],
             "token": token["id"],
             "binding": binding["id"],
+            "pending_token": pending_token["id"],
+            "pending_binding": pending_binding["id"],
             "webhook": webhook["id"],
             "delivery": delivery["delivery_id"],
         },
@@ -157,7 +169,15 @@ SAMPLES: dict[tuple[str, str], Any] = {
     ("get", "/api/v1/tokens"): lambda w: ("/api/v1/tokens", None),
     ("post", "/api/v1/tokens"): lambda w: ("/api/v1/tokens", {"name": "t", "roles": ["viewer"]}),
     ("delete", "/api/v1/tokens/{token_id}"): lambda w: (f"/api/v1/tokens/{w.ids['token']}", None),
+    ("post", "/api/v1/tokens/{token_id}/approve"): lambda w: (
+        f"/api/v1/tokens/{w.ids['pending_token']}/approve",
+        None,
+    ),
     ("get", "/api/v1/role-bindings"): lambda w: ("/api/v1/role-bindings", None),
+    ("post", "/api/v1/role-bindings/{binding_id}/approve"): lambda w: (
+        f"/api/v1/role-bindings/{w.ids['pending_binding']}/approve",
+        None,
+    ),
     ("post", "/api/v1/role-bindings"): lambda w: (
         "/api/v1/role-bindings",
         {"subject": "group:g", "role": "viewer"},

@@ -17,7 +17,8 @@ from registry.domain.errors import (
     PermissionDenied,
     PolicyViolation,
 )
-from registry.orm import AuditEvent
+from registry.domain.principal import Grant, Principal, Role
+from registry.orm import Approval, AuditEvent, TransitionRequest
 from tests.integration.domain.conftest import (
     ADMIN,
     ALICE,
@@ -86,8 +87,9 @@ def test_production_needs_two_distinct_approvers_and_archives_the_incumbent(
     assert second.archive_existing_versions is True  # the policy's default
     half = approve(session, defaults, CAROL, second)
     assert (half.state, len(half.approvals)) == ("pending", 1)
-    with pytest.raises(Conflict, match="already approved"):
+    with pytest.raises(PolicyViolation, match="already approved") as refused:
         approve(session, defaults, CAROL, second)
+    assert refused.value.failed_checks[0]["check"] == "distinct_approvers"
     session.rollback()
     done = approve(session, defaults, ERIN, second)
     assert done.state == "applied"
@@ -102,11 +104,75 @@ def test_the_requester_never_counts_when_self_approval_is_forbidden(session, def
     info = request(session, defaults, BOB, 2, "Production")  # bob is an approver too
     assert info.state == "pending"
     assert info.approvals == []
-    with pytest.raises(PermissionDenied, match="forbids approving your own"):
+    with pytest.raises(PolicyViolation, match="forbids approving your own"):
         approve(session, defaults, BOB, info)
     session.rollback()
     assert approve(session, defaults, CAROL, info).state == "pending"
     assert approve(session, defaults, ERIN, info).state == "applied"
+
+
+def sock(name, owner, *grants):
+    """A service token of ``owner``'s: a person with several tokens."""
+    return Principal(subject=name, kind="service", grants=grants, owner=owner)
+
+
+def test_approvals_count_people_not_tokens(session, defaults, fraud):
+    first = sock("mal-1", "user:mal", Grant(Role.APPROVER))
+    second = sock("mal-2", "user:mal", Grant(Role.APPROVER))
+    info = request(session, defaults, ALICE, 2, "Production")
+    assert approve(session, defaults, first, info).state == "pending"
+    assert (
+        "approve"
+        not in transitions.get_request(session, second, defaults, info.id).available_actions
+    )
+    with pytest.raises(PolicyViolation, match="person behind service:mal-2 too") as refused:
+        approve(session, defaults, second, info)
+    session.rollback()
+    assert refused.value.failed_checks[0]["earlier_approval"]["by"] == "service:mal-1"
+    done = approve(session, defaults, CAROL, info)
+    assert done.state == "applied"
+    assert [(a.by, a.person) for a in done.approvals] == [
+        ("service:mal-1", "user:mal"),
+        ("user:carol", "user:carol"),
+    ]
+
+
+def test_a_token_of_the_requesters_owner_is_the_requester(session, defaults, fraud):
+    files = sock("eve-ci", "user:eve", Grant(Role.CONTRIBUTOR))
+    lead = sock("eve-lead", "user:eve", Grant(Role.APPROVER))
+    info = request(session, defaults, files, 2, "Production")
+    assert info.requested_by_person == "user:eve"
+    with pytest.raises(PolicyViolation) as refused:
+        approve(session, defaults, lead, info)
+    session.rollback()
+    assert refused.value.failed_checks[0]["check"] == "self_approval"
+    with pytest.raises(PermissionDenied, match="Cancel your own"):
+        transitions.reject(session, lead, defaults, info.id)
+    session.rollback()
+    # Where the policy lets requesters approve, another token of theirs adds nothing more.
+    staging = request(
+        session,
+        defaults,
+        sock("eve-both", "user:eve", Grant(Role.CONTRIBUTOR), Grant(Role.APPROVER)),
+        3,
+        "Staging",
+    )
+    assert staging.state == "applied"
+
+
+def test_approvals_given_through_socks_before_people_counted_count_once(session, defaults, fraud):
+    """A request pending from before the upgrade may hold two approvals of one person (the
+    migration gives each the owner of its token): they count once."""
+    info = request(session, defaults, ALICE, 2, "Production")
+    req = session.get(TransitionRequest, info.id)
+    for name in ("mal-1", "mal-2"):
+        req.approvals.append(
+            Approval(by=f"service:{name}", person="user:mal", at=NOW, comment=None)
+        )
+    session.commit()
+    checks = transitions.request_checks(session, ADMIN, defaults, info.id)
+    assert checks[-1].label.startswith("1 of 2 approval(s)")
+    assert approve(session, defaults, CAROL, info).state == "applied"
 
 
 def test_a_staging_approver_cannot_approve_production(session, defaults, fraud):
@@ -335,7 +401,7 @@ def test_retiring_the_production_version_takes_two_people(session, defaults, fra
     promote(session, defaults, 1)
     retire = request(session, defaults, BOB, 1, "Archived")  # bob is an approver too
     assert (retire.state, retire.policy) == ("pending", "retire-production")
-    with pytest.raises(PermissionDenied, match="forbids approving your own"):
+    with pytest.raises(PolicyViolation, match="forbids approving your own"):
         approve(session, defaults, BOB, retire)
     session.rollback()
     assert approve(session, defaults, CAROL, retire).state == "applied"

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from registry.domain import ledger, registered_models, transitions, versions
 from registry.domain.errors import Conflict, PolicyViolation
-from registry.domain.principal import Grant, Role
+from registry.domain.principal import Grant, Principal, Role
 from registry.extensions import db
 from registry.orm import AuditEvent, ModelVersion
 from registry.orm.audit import GENESIS_HASH
@@ -100,6 +100,38 @@ policies:
     with committed.app_context():
         final = transitions.get_request(db.session, ADMIN, policies, info.id)
     assert len(final.approvals) == 2
+    chain_is_intact(committed)
+
+
+def test_one_persons_tokens_racing_to_approve_count_once(committed):
+    """Six tokens of one owner approve at the same moment: one approval is recorded, the
+    others are refused as the same person, and the request still waits for a second one."""
+    policies = policies_from("""
+policies:
+  - {name: p, stage: Production, min_approvals: 2, approver_roles: [approver],
+     forbid_self_approval: true}
+""")
+    socks = [
+        Principal(f"sock-{i}", "service", (Grant(Role.APPROVER),), owner="user:mallory")
+        for i in range(6)
+    ]
+    setup_model(committed, 1)
+    with committed.app_context():
+        info = transitions.request_transition(
+            db.session, ALICE, policies, "raced", 1, to_stage="Production"
+        )
+        db.session.commit()
+    outcomes = in_threads(
+        committed, 6, lambda i: transitions.approve(db.session, socks[i], policies, info.id)
+    )
+    assert [o.state for o in outcomes if not isinstance(o, Exception)] == ["pending"]
+    refused = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(refused) == 5
+    assert all(o.failed_checks[0]["check"] == "distinct_approvers" for o in refused)
+    assert production_versions(committed) == []
+    with committed.app_context():
+        final = transitions.get_request(db.session, ADMIN, policies, info.id)
+    assert [a.person for a in final.approvals] == ["user:mallory"]
     chain_is_intact(committed)
 
 

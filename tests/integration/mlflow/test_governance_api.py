@@ -147,3 +147,42 @@ def test_comments(mlflow_api, mlflow_as):
     assert mlflow_as("viewer").error(
         "POST", "comments/create", 403, name="fraud", version="1", comment="hi"
     ) == ("PERMISSION_DENIED")
+
+
+def test_two_tokens_of_one_person_approve_once_through_databricks_calls(in_staging, mlflow_as):
+    """The Databricks layer counts people as the native API does: a second approval by the
+    same owner, through another token, is refused and changes nothing."""
+    mlflow_as("contributor", name="ci").post(
+        "transition-requests/create", name="fraud", version="1", stage="Production"
+    )
+    first = mlflow_as("approver", name="mal-1", owner="user:mal")
+    second = mlflow_as("approver", name="mal-2", owner="user:mal")
+    address = {"name": "fraud", "version": "1", "stage": "Production"}
+    assert first.post("transition-requests/approve", **address)["activity"]["state"] == "pending"
+    refused = second.call("POST", "transition-requests/approve", 403, **address)
+    assert refused["error_code"] == "PERMISSION_DENIED"
+    assert refused["details"]["failed_checks"][0]["check"] == "distinct_approvers"
+    [pending] = second.get("transition-requests/list", name="fraud", version="1")["requests"]
+    assert pending["available_actions"] == ["REJECT_TRANSITION_REQUEST"]
+    version = second.get("model-versions/get", name="fraud", version="1")["model_version"]
+    assert version["current_stage"] == "Staging"
+
+
+def test_a_sock_of_the_requester_cannot_approve_through_databricks_calls(in_staging, mlflow_as):
+    mlflow_as("contributor", name="eve-ci", owner="user:eve").post(
+        "transition-requests/create", name="fraud", version="1", stage="Production"
+    )
+    sock = mlflow_as("approver", name="eve-lead", owner="user:eve")
+    refused = sock.call(
+        "POST", "transition-requests/approve", 403, name="fraud", version="1", stage="Production"
+    )
+    assert refused["details"]["failed_checks"][0]["check"] == "self_approval"
+    # Databricks addresses a cancel by its creator: the person behind it is understood too.
+    cancelled = mlflow_as("contributor", name="eve-laptop", owner="user:eve").delete(
+        "transition-requests/delete",
+        name="fraud",
+        version="1",
+        stage="Production",
+        creator="user:eve",
+    )["activity"]
+    assert cancelled["state"] == "cancelled"

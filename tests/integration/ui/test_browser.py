@@ -70,8 +70,10 @@ def server(scratch_postgres_url: str, tmp_path: Path) -> Iterator[dict[str, Any]
     )
 
     def token(name: str, role: str) -> str:
+        # Each token for a person of its own: four eyes count owners.
         made = subprocess.run(
-            [MODELGATE, "token", "create", "--name", name, "--role", role],
+            [MODELGATE, "token", "create", "--name", name, "--role", role]
+            + ["--owner", f"user:{name}"],
             env=env,
             cwd=tmp_path,
             capture_output=True,

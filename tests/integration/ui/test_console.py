@@ -209,6 +209,34 @@ def test_the_requester_cannot_approve_their_own_promotion(app, registry, governe
     assert "may not approve" in response.get_data(as_text=True)
 
 
+def test_a_token_of_the_requesters_owner_cannot_approve_from_the_console(
+    app, tokens, governed, registry
+):
+    """The admin filed the request; an approver token of the same person is the admin."""
+    sock = Browser(app, tokens("approver", name="sock-1", owner="user:admin"))
+    inbox = sock.page("/ui/inbox")
+    assert "Nothing awaits your approval" in inbox
+    assert "Your own request" in inbox
+    response = sock.submit("/ui/inbox", f"/ui/requests/{governed['id']}/approve", expect=422)
+    assert "nobody approves their own request" in response.get_data(as_text=True)
+    page = sock.page(f"/ui/requests/{governed['id']}")
+    assert 'service:admin <span class="person">(user:admin)</span>' in page
+    assert (
+        registry.get(f"/api/v1/transition-requests/{governed['id']}").get_json()["approvals"] == []
+    )
+
+
+def test_a_second_token_of_an_approver_counts_once_in_the_console(app, tokens, governed):
+    first = Browser(app, tokens("approver", name="mal-1", owner="user:mal"))
+    first.submit("/ui/inbox", f"/ui/requests/{governed['id']}/approve")
+    second = Browser(app, tokens("approver", name="mal-2", owner="user:mal"))
+    assert "You approved it" in second.page("/ui/inbox")
+    checks = second.page(f"/ui/requests/{governed['id']}")
+    assert "1 of 2 approval(s)" in checks
+    response = second.submit("/ui/inbox", f"/ui/requests/{governed['id']}/approve", expect=422)
+    assert "each approval must come from a different person" in response.get_data(as_text=True)
+
+
 def test_a_decision_on_a_closed_request_is_a_conflict_shown_on_the_page(app, tokens, governed):
     alice = Browser(app, tokens("approver"))
     alice.submit("/ui/inbox", f"/ui/requests/{governed['id']}/reject", comment="not yet")
