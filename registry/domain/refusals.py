@@ -224,6 +224,8 @@ def refusal(
         key = f"address:{client or 'unknown'}"
 
     data: dict[str, Any] = {"error_code": error.code, "reason": error.reason or "unspecified"}
+    if caller is not None:
+        data["person"] = caller.person  # the human behind the token (registry.domain.principal)
     if operation:
         data["operation"] = operation
     # The domain's own word on the action first (it checked it), then the route's.

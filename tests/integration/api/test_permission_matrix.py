@@ -123,6 +123,10 @@ SAMPLES: dict[tuple[str, str], Any] = {
         "/api/v1/models/fraud/versions/1/tags/k",
         None,
     ),
+    ("get", "/api/v1/models/{name}/versions/{version}/manifest"): lambda w: (
+        "/api/v1/models/fraud/versions/1/manifest",
+        None,
+    ),
     ("post", "/api/v1/models/{name}/versions/{version}/transitions"): lambda w: (
         "/api/v1/models/fraud/versions/3/transitions",
         {"to_stage": "Archived"},

@@ -54,7 +54,9 @@ def test_a_viewer_approving_is_denied_and_recorded_with_the_actor(governed, clie
     (event,) = refused(governed)
     assert event["event"] == "access.denied"
     assert (event["actor"], event["actor_kind"]) == ("service:peeker", "service")
+    assert event["data"]["person"] == "user:peeker"  # the token's owner
     assert event["request_id"] == response.get_json()["request_id"]  # what the caller got
+    assert event["client_request_id"] == "viewer-approves-1"  # the caller's id, kept apart
     assert (event["model"], event["version"]) == ("fraud", 2)  # found from the request
     data = event["data"]
     assert data["error_code"] == "PERMISSION_DENIED"
@@ -156,7 +158,8 @@ def test_governance_conflicts_are_transition_refusals(governed, client, tokens):
     assert error_code(again) == "CONFLICT"
     alice = RegistryClient(client, tokens("approver", name="alice"))
     alice.post(f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=200)
-    alice.post(f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=409)
+    again = alice.post(f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=422)
+    assert error_code(again) == "POLICY_VIOLATION"  # one person approves once
     governed.post(f"/api/v1/transition-requests/{request['id']}/cancel", {}, expect=200)
     alice.post(f"/api/v1/transition-requests/{request['id']}/reject", {}, expect=409)
     # The requester comes back to a request it cancelled.
@@ -166,11 +169,12 @@ def test_governance_conflicts_are_transition_refusals(governed, client, tokens):
     events = refused(governed)
     assert [(e["event"], e["actor"], e["data"]["reason"]) for e in events] == [
         ("transition.refused", "service:admin", "already_pending"),
-        ("transition.refused", "service:alice", "already_approved"),
+        ("transition.refused", "service:alice", "policy_checks"),
         ("transition.refused", "service:alice", "not_pending"),
         ("transition.refused", "service:admin", "not_pending"),
     ]
     assert events[0]["data"]["pending_request_id"] == request["id"]
+    assert events[1]["data"]["failed_checks"] == ["distinct_approvers"]
     assert all(e["model"] == "fraud" and e["version"] == 2 for e in events)
 
 
