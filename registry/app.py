@@ -20,7 +20,7 @@ from registry import (
     ratelimit,
     ui,
 )
-from registry.domain import events, policy_files
+from registry.domain import checkpoints, events, policy_files
 from registry.extensions import db, migrate
 
 
@@ -35,6 +35,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     loaded_policies = policy_files.load(settings["POLICY_PATH"])
     app = Flask("registry")
     app.extensions["modelgate.policies"] = loaded_policies
+    app.extensions[checkpoints.EXTENSION] = checkpoints.keyring_from(settings)
     app.config.update(settings)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],

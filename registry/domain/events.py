@@ -57,6 +57,9 @@ class EventType(StrEnum):
     WEBHOOK_REDELIVERED = "webhook.redelivered"
     WEBHOOK_DISABLED = "webhook.disabled"
     WEBHOOK_TEST = "webhook.test"  # the ping itself: delivered, never in the ledger
+    # A signed checkpoint of the chain's head, published periodically (data["checkpoint"]
+    # names the head before this event); delivered only to subscriptions that name it.
+    AUDIT_CHECKPOINT = "audit.checkpoint"
     # A change brought over from another registry by `modelgate import`, set as the source had
     # it, without approvals; data["change"] names the ordinary event it stands for.
     IMPORTED = "import"
