@@ -113,8 +113,47 @@ def db_upgrade(revision: str) -> None:
     settings = _settings()
     _upgrade(settings["DATABASE_URL"], revision=revision)
     click.echo("Database schema is up to date.")
+    if settings["DATABASE_APP_ROLE"]:
+        _grant(settings["DATABASE_URL"], settings["DATABASE_APP_ROLE"])
     if revision == "head":
         _bootstrap(settings)
+
+
+@db.command("grant")
+@click.option(
+    "--role",
+    help="The application role (default: MODELGATE_DATABASE_APP_ROLE).",
+)
+def db_grant(role: str | None) -> None:
+    """Grant the application role what the service needs, and no more (PostgreSQL).
+
+    Run as the schema's owner (the migration role). The role may read and write the
+    registry's tables, but only INSERT and SELECT on the audit ledger; `db upgrade` does
+    this itself after every upgrade when MODELGATE_DATABASE_APP_ROLE is set.
+    """
+    settings = _settings()
+    role = role or settings["DATABASE_APP_ROLE"]
+    if not role:
+        raise click.BadParameter("name the role, or set MODELGATE_DATABASE_APP_ROLE.")
+    _grant(settings["DATABASE_URL"], role)
+
+
+def _grant(url: str, role: str) -> None:
+    import sqlalchemy as sa
+
+    from registry.db_roles import RoleError, grant_application_role
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            grant_application_role(connection, role)
+    except RoleError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"Granted {role} the application's privileges (INSERT and SELECT only on the audit ledger)."
+    )
 
 
 @db.command("current")
