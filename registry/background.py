@@ -71,6 +71,9 @@ class EmbeddedWorker(threading.Thread):
 
 def publish_checkpoint(app: Flask) -> checkpoints.Checkpoint | None:
     """Publish a checkpoint unless another process just did (or nothing was recorded)."""
+    if app.extensions[checkpoints.EXTENSION].signer is None:
+        log.warning("no audit checkpoint published: MODELGATE_AUDIT_SIGNING_KEY is not set")
+        return None
     published = checkpoints.publish(
         db.session,
         app.extensions[checkpoints.EXTENSION],

@@ -115,10 +115,11 @@ def on_starting(server: Any) -> None:
     for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
         stale.unlink()
     from registry.domain import policy_files
-    from registry.startup import record_policies
+    from registry.startup import record_policies, warn_without_checkpoint_key
 
     settings = _config.load()
     record_policies(settings["DATABASE_URL"], policy_files.load(settings["POLICY_PATH"]))
+    warn_without_checkpoint_key(settings)
 
 
 def post_worker_init(worker: Any) -> None:
