@@ -225,7 +225,17 @@ def audit_group() -> None:
     "/api/v1/audit/checkpoint-keys); repeatable. Default: the keys this server is "
     "configured with.",
 )
-def audit_verify(checkpoint_file: Any, public_keys: tuple[Any, ...]) -> None:
+@click.option(
+    "--tsa-certificate",
+    "tsa_certificates",
+    type=click.File("rb"),
+    multiple=True,
+    help="Check the checkpoint's RFC 3161 time-stamp against this authority certificate "
+    "(PEM); repeatable. Default: MODELGATE_AUDIT_TSA_CERTIFICATES.",
+)
+def audit_verify(
+    checkpoint_file: Any, public_keys: tuple[Any, ...], tsa_certificates: tuple[Any, ...]
+) -> None:
     """Recompute the hash chain and cross-check it with the registry's tables.
 
     Exit status 1, naming the first bad seq or each disagreement, if the chain is broken,
@@ -255,17 +265,28 @@ def audit_verify(checkpoint_file: Any, public_keys: tuple[Any, ...]) -> None:
             }
         except ValueError as exc:
             raise click.ClickException(f"--public-key: {exc}") from None
-    with _registry() as session:
-        if keys is None:
-            from flask import current_app
+    roots: list[Any] | None = None
+    if tsa_certificates:
+        from registry.timestamping import load_certificates
 
-            keys = dict(current_app.extensions[checkpoints.EXTENSION].public)
+        try:
+            roots = [c for f in tsa_certificates for c in load_certificates(f.read())]
+        except ValueError as exc:
+            raise click.ClickException(f"--tsa-certificate: {exc}") from None
+    with _registry() as session:
+        from flask import current_app
+
+        configured = current_app.extensions[checkpoints.EXTENSION]
+        if keys is None:
+            keys = dict(configured.public)
+        if roots is None:
+            roots = list(configured.tsa_roots)
         if checkpoint is not None and not keys:
             raise click.ClickException(
                 "No public key to check the checkpoint's signature with: pass --public-key "
                 "(the key from /api/v1/audit/checkpoint-keys, kept apart from the database)."
             )
-        result = audit.verify(session, system(), checkpoint=checkpoint, keys=keys)
+        result = audit.verify(session, system(), checkpoint=checkpoint, keys=keys, tsa_roots=roots)
     _report_verification(result)
 
 
@@ -292,6 +313,12 @@ def _report_verification(result: Any) -> None:
                 f"Checkpoint seq {cp.seq} (key {cp.key_id}) verified: the ledger still holds "
                 f"it and extends it to seq {result.head_seq}."
             )
+            if cp.timestamp == "verified":
+                click.echo(f"Its RFC 3161 time-stamp verifies: it existed at {cp.timestamped_at}.")
+            elif cp.timestamp == "not checked":
+                click.echo(
+                    "Its RFC 3161 time-stamp was not checked: pass --tsa-certificate.", err=True
+                )
         else:
             click.echo(f"CHECKPOINT FAILED at seq {cp.seq}: {cp.problem}.", err=True)
     if not result.ok:

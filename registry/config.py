@@ -164,6 +164,20 @@ SETTINGS: tuple[Setting, ...] = (
         "signed keep verifying after a rotation.",
     ),
     Setting(
+        "AUDIT_TSA_URL",
+        _str,
+        None,
+        "URL of an RFC 3161 time-stamping authority: each checkpoint's signature is stamped "
+        "there, proving when it existed. Unset: no time-stamps.",
+    ),
+    Setting(
+        "AUDIT_TSA_CERTIFICATES",
+        _str,
+        None,
+        "PEM certificates the time-stamping authority's chain must end in; stamps are checked "
+        "against them when made and when verified (unset: they are kept but not checked).",
+    ),
+    Setting(
         "AUDIT_CHECKPOINT_SECONDS",
         _float,
         3600.0,
@@ -495,6 +509,11 @@ def _check_audit_keys(values: dict[str, Any]) -> None:
         name = "AUDIT_PUBLIC_KEYS"
         if values["AUDIT_PUBLIC_KEYS"]:
             checkpoints.load_public_keys(values["AUDIT_PUBLIC_KEYS"])
+        name = "AUDIT_TSA_CERTIFICATES"
+        if values["AUDIT_TSA_CERTIFICATES"]:
+            from registry.timestamping import load_certificates
+
+            load_certificates(values["AUDIT_TSA_CERTIFICATES"])
     except (ValueError, keyfiles.KeyFileError) as exc:
         raise ConfigError(f"{PREFIX}{name}: {exc}") from None
     if values["AUDIT_CHECKPOINT_SECONDS"] < 0:

@@ -152,8 +152,13 @@ class Verify(MethodView):
         truncated or re-hashed since, even if the chain alone verifies.
         """
         checkpoint = checkpoints.parse(args)
+        keys = keyring()
         return audit.verify(
-            db.session, current_principal(), checkpoint=checkpoint, keys=keyring().public
+            db.session,
+            current_principal(),
+            checkpoint=checkpoint,
+            keys=keys.public,
+            tsa_roots=keys.tsa_roots,
         ).as_dict()
 
 

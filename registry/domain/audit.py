@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,6 +252,10 @@ class CheckpointCheck:
     key_id: str
     ok: bool
     problem: str | None = None
+    # RFC 3161: "verified", "not checked" (no authority certificate to check it with), or
+    # None when the checkpoint carries no time-stamp; and the time it vouches for.
+    timestamp: str | None = None
+    timestamped_at: dt.datetime | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -260,6 +264,10 @@ class CheckpointCheck:
             "key_id": self.key_id,
             "ok": self.ok,
             "problem": self.problem,
+            "timestamp": self.timestamp,
+            "timestamped_at": ledger.format_time(self.timestamped_at)
+            if self.timestamped_at
+            else None,
         }
 
 
@@ -297,6 +305,7 @@ def verify(
     *,
     checkpoint: Any = None,
     keys: Mapping[str, Any] | None = None,
+    tsa_roots: Sequence[Any] = (),
 ) -> Verification:
     """Recompute the chain from the genesis: every seq present and in order, every event
     linked to the one before and hashing to what it says, and the newest one matching the
@@ -307,8 +316,10 @@ def verify(
     checkpoints the ledger carries. Given a ``checkpoint`` saved earlier (a
     :class:`registry.domain.checkpoints.Checkpoint`), it also proves the ledger still holds
     that head: the checkpoint's signature must verify with one of ``keys`` (key id -> public
-    key), and the event at its seq must carry exactly its hash. A ledger truncated or
-    re-hashed after the checkpoint was issued fails here even though its chain verifies.
+    key), and the event at its seq must carry exactly its hash. An RFC 3161 time-stamp it
+    carries must verify against ``tsa_roots`` (it is reported unchecked without them). A
+    ledger truncated or re-hashed after the checkpoint was issued fails here even though its
+    chain verifies.
     """
     permissions.require(principal, Action.READ_AUDIT)
     keys = keys or {}
@@ -363,7 +374,7 @@ def verify(
     problems = replay.compare(session)
     against = None
     if checkpoint is not None:
-        against = _against_checkpoint(checkpoint, keys, checked, previous, at_checkpoint)
+        against = _against_checkpoint(checkpoint, keys, checked, previous, at_checkpoint, tsa_roots)
     ok = not problems and (against is None or against.ok)
     summary = None
     if problems:
@@ -388,17 +399,28 @@ def _against_checkpoint(
     checked: int,
     last_hash: str,
     at_checkpoint: str | None,
+    tsa_roots: Sequence[Any] = (),
 ) -> CheckpointCheck:
     from registry.domain import checkpoints
 
+    stamped: dict[str, Any] = {}
+
     def result(problem: str | None) -> CheckpointCheck:
         return CheckpointCheck(
-            checkpoint.seq, checkpoint.hash, checkpoint.key_id, problem is None, problem
+            checkpoint.seq, checkpoint.hash, checkpoint.key_id, problem is None, problem, **stamped
         )
 
     wrong = checkpoints.signature_problem(checkpoint, keys)
     if wrong is not None:
         return result(wrong)
+    if checkpoint.rfc3161_timestamp is not None:
+        if not tsa_roots:
+            stamped["timestamp"] = "not checked"
+        else:
+            wrong, when = checkpoints.timestamp_problem(checkpoint, tsa_roots)
+            if wrong is not None:
+                return result(wrong)
+            stamped.update(timestamp="verified", timestamped_at=when)
     if checkpoint.seq == 0:
         at_checkpoint = GENESIS_HASH
     if at_checkpoint is None:
@@ -439,9 +461,16 @@ class _Replay:
         self.checkpoints_checked = 0
 
     def feed(self, row: Any) -> None:
-        event, data = _as_ordinary(row.event, row.data)
-        handler = self._handlers.get(event)
+        # One dict probe for the many events that concern neither stages nor requests:
+        # verification's pace is this loop's.
+        handler = self._handlers.get(row.event)
         if handler is not None:
+            handler(self, row, row.data)
+
+    def _imported(self, row: Any, data: dict[str, Any]) -> None:
+        event, data = _as_ordinary(row.event, data)
+        handler = self._handlers.get(event)
+        if handler is not None and event != row.event:
             handler(self, row, data)
 
     # -- stages
@@ -561,6 +590,7 @@ class _Replay:
         EventType.REQUEST_APPROVED.value: _request_approved,
         EventType.REQUEST_APPLIED.value: _request_applied,
         EventType.AUDIT_CHECKPOINT.value: _checkpoint,
+        EventType.IMPORTED.value: _imported,
     }
 
     # -- the comparison

@@ -25,7 +25,8 @@ import binascii
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +51,9 @@ PREDICATE_TYPE = "urn:modelgate:audit-checkpoint:v1"
 SUBJECT = "modelgate-audit-ledger"
 EVENT = EventType.AUDIT_CHECKPOINT.value
 EXTENSION = "modelgate.audit_keyring"  # where an app keeps its Keyring
+MAX_TIMESTAMP = 64 * 1024
+
+log = logging.getLogger("modelgate.audit")
 
 
 class Unavailable(DomainError):
@@ -161,17 +165,22 @@ class Keyring:
 
     signer: Ed25519PrivateKey | None = None
     public: Mapping[str, Ed25519PublicKey] = field(default_factory=dict)
+    # Asks an RFC 3161 authority to stamp a signature (base64 DER answer), when one is set.
+    timestamper: Callable[[bytes], str] | None = None
+    tsa_roots: Sequence[Any] = ()  # certificates an authority's stamps must chain to
 
     @classmethod
     def build(
         cls,
         signing_pem: str | None = None,
         public_keys: Iterable[Ed25519PublicKey] = (),
+        timestamper: Callable[[bytes], str] | None = None,
+        tsa_roots: Sequence[Any] = (),
     ) -> Keyring:
         signer = load_private(signing_pem) if signing_pem else None
         listed = [signer.public_key()] if signer else []
         listed.extend(public_keys)
-        return cls(signer, {key_id(k): k for k in listed})
+        return cls(signer, {key_id(k): k for k in listed}, timestamper, tuple(tsa_roots))
 
     @property
     def signing_key_id(self) -> str | None:
@@ -199,9 +208,17 @@ class Keyring:
 
 def keyring_from(settings: Mapping[str, Any]) -> Keyring:
     """The keyring the settings describe (config.load has resolved and checked them)."""
+    from registry import timestamping
+
     retired = settings.get("AUDIT_PUBLIC_KEYS")
+    roots = settings.get("AUDIT_TSA_CERTIFICATES")
+    tsa_roots = timestamping.load_certificates(roots) if roots else []
+    url = settings.get("AUDIT_TSA_URL")
     return Keyring.build(
-        settings.get("AUDIT_SIGNING_KEY"), load_public_keys(retired) if retired else ()
+        settings.get("AUDIT_SIGNING_KEY"),
+        load_public_keys(retired) if retired else (),
+        timestamping.Timestamper(url, tsa_roots) if url else None,
+        tsa_roots,
     )
 
 
@@ -233,13 +250,15 @@ class Checkpoint:
     at: str
     key_id: str
     signature: str  # base64 of the Ed25519 signature over pae(PAYLOAD_TYPE, statement)
+    # An RFC 3161 authority's answer stamping the signature's bytes (base64 DER), if any.
+    rfc3161_timestamp: str | None = None
 
     @property
     def payload(self) -> bytes:
         return statement(self.seq, self.hash, self.at, self.key_id)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        answer = {
             "seq": self.seq,
             "hash": self.hash,
             "at": self.at,
@@ -251,6 +270,9 @@ class Checkpoint:
                 "signatures": [{"keyid": self.key_id, "sig": self.signature}],
             },
         }
+        if self.rfc3161_timestamp is not None:
+            answer["rfc3161_timestamp"] = self.rfc3161_timestamp
+        return answer
 
 
 def sign(keyring: Keyring, seq: int, head_hash: str, at: dt.datetime) -> Checkpoint:
@@ -262,7 +284,15 @@ def sign(keyring: Keyring, seq: int, head_hash: str, at: dt.datetime) -> Checkpo
     kid = key_id(keyring.signer.public_key())
     when = ledger.format_time(at)
     signature = keyring.signer.sign(pae(PAYLOAD_TYPE, statement(seq, head_hash, when, kid)))
-    return Checkpoint(seq, head_hash, when, kid, base64.b64encode(signature).decode())
+    stamp = None
+    if keyring.timestamper is not None:
+        from registry.timestamping import TimestampError
+
+        try:
+            stamp = keyring.timestamper(signature)
+        except TimestampError as exc:  # the checkpoint stands on its own signature
+            log.warning("checkpoint at seq %s is not time-stamped: %s", seq, exc)
+    return Checkpoint(seq, head_hash, when, kid, base64.b64encode(signature).decode(), stamp)
 
 
 def issue(
@@ -293,7 +323,12 @@ def parse(document: object) -> Checkpoint:
     for name, value in (("at", at), ("key_id", kid), ("signature", signature)):
         if not isinstance(value, str) or not value or len(value) > 256:
             raise InvalidArgument(f"checkpoint.{name} must be a string.", field=name)
-    return Checkpoint(seq, head_hash, at, kid, signature)  # type: ignore[arg-type]
+    stamp = document.get("rfc3161_timestamp")
+    if stamp is not None and (not isinstance(stamp, str) or len(stamp) > MAX_TIMESTAMP):
+        raise InvalidArgument(
+            "checkpoint.rfc3161_timestamp must be base64 text.", field="rfc3161_timestamp"
+        )
+    return Checkpoint(seq, head_hash, at, kid, signature, stamp)  # type: ignore[arg-type]
 
 
 def signature_problem(checkpoint: Checkpoint, keys: Mapping[str, Ed25519PublicKey]) -> str | None:
@@ -318,6 +353,20 @@ def signature_problem(checkpoint: Checkpoint, keys: Mapping[str, Ed25519PublicKe
 
 def _signed(checkpoint: Checkpoint) -> bytes:
     return pae(PAYLOAD_TYPE, checkpoint.payload)
+
+
+def timestamp_problem(checkpoint: Checkpoint, roots: Sequence[Any]) -> tuple[str | None, Any]:
+    """(why the checkpoint's RFC 3161 stamp fails, or None; when it says the signature
+    existed). Call only for a checkpoint with a stamp and a good signature."""
+    from registry.timestamping import TimestampError, verify
+
+    try:
+        when = verify(
+            checkpoint.rfc3161_timestamp or "", base64.b64decode(checkpoint.signature), roots
+        )
+    except TimestampError as exc:
+        return f"the checkpoint's RFC 3161 time-stamp fails: {exc}", None
+    return None, when
 
 
 # --------------------------------------------------------------------------- publication

@@ -64,6 +64,12 @@ class CheckpointOut(ma.Schema):
     )
     signature = fields.String(metadata={"description": "base64 Ed25519 signature."})
     envelope = fields.Nested(Envelope)
+    rfc3161_timestamp = fields.String(
+        metadata={
+            "description": "base64 DER of an RFC 3161 authority's answer stamping the "
+            "signature, when MODELGATE_AUDIT_TSA_URL is set."
+        }
+    )
 
 
 class CheckpointIn(ma.Schema):
@@ -77,6 +83,7 @@ class CheckpointIn(ma.Schema):
     envelope = fields.Dict(
         metadata={"description": "Accepted as saved; the fields above are what is checked."}
     )
+    rfc3161_timestamp = fields.String(validate=validate.Length(min=1, max=65536))
 
 
 class JwkOut(ma.Schema):
@@ -108,6 +115,11 @@ class CheckpointCheckOut(ma.Schema):
     key_id = fields.String()
     ok = fields.Boolean()
     problem = fields.String(allow_none=True)
+    timestamp = fields.String(
+        allow_none=True,
+        metadata={"description": "RFC 3161 stamp: verified, not checked, or null (none)."},
+    )
+    timestamped_at = fields.String(allow_none=True)
 
 
 class VerificationOut(ma.Schema):

@@ -5,6 +5,7 @@ hash), over the API and with `modelgate audit verify --checkpoint`."""
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 import subprocess
 
@@ -17,7 +18,7 @@ from registry.domain.principal import system
 from registry.extensions import db
 from registry.orm import AuditChainHead, AuditEvent
 from tests.conftest import AUDIT_KEY, make_app
-from tests.helpers import MODELGATE, RegistryClient, clean_env, error_code
+from tests.helpers import MODELGATE, LocalTSA, RegistryClient, clean_env, error_code
 
 TABLE = AuditEvent.__table__
 
@@ -172,6 +173,8 @@ def test_a_ledger_extended_after_the_checkpoint_still_holds_it(tagged):
         "key_id": checkpoint["key_id"],
         "ok": True,
         "problem": None,
+        "timestamp": None,  # no authority configured: none asked for
+        "timestamped_at": None,
     }
 
 
@@ -331,3 +334,92 @@ def test_keygen_writes_a_private_file_and_never_replaces_one(tmp_path):
     )
     assert again.returncode == 1
     assert "never replaces" in again.stderr
+
+
+# --------------------------------------------------------------------------- RFC 3161
+
+
+@pytest.fixture
+def tsa(tmp_path):
+    with LocalTSA(tmp_path / "tsa") as authority:
+        yield authority
+
+
+@pytest.fixture
+def stamped(app, committed, tsa, tokens):
+    """The same registry served with a time-stamping authority configured."""
+    stamping = make_app(
+        app.config["DATABASE_URL"], AUDIT_TSA_URL=tsa.url, AUDIT_TSA_CERTIFICATES=tsa.root_pem
+    )
+    client = RegistryClient(stamping.test_client(), tokens("admin", name="stamper"))
+    client.create_model("fraud")
+    yield client
+    with stamping.app_context():
+        db.engine.dispose()
+
+
+def test_a_checkpoint_is_time_stamped_by_the_authority_and_verified(stamped, tsa):
+    checkpoint = stamped.get("/api/v1/audit/checkpoint").get_json()
+    assert tsa.requests == 1
+    assert checkpoint["rfc3161_timestamp"]
+    result = verify(stamped, checkpoint)
+    assert result["ok"] is True, result
+    assert result["checkpoint"]["timestamp"] == "verified"
+    stamped_at = dt.datetime.fromisoformat(result["checkpoint"]["timestamped_at"])
+    issued = dt.datetime.fromisoformat(checkpoint["at"])
+    assert abs(stamped_at - issued) < dt.timedelta(minutes=5)
+
+
+def test_a_time_stamp_of_another_checkpoint_does_not_verify(stamped):
+    first = stamped.get("/api/v1/audit/checkpoint").get_json()
+    stamped.create_version("fraud")
+    second = stamped.get("/api/v1/audit/checkpoint").get_json()
+    second["rfc3161_timestamp"] = first["rfc3161_timestamp"]
+    result = verify(stamped, second)
+    assert result["ok"] is False
+    assert "RFC 3161 time-stamp fails" in result["checkpoint"]["problem"]
+
+
+def test_a_time_stamp_from_an_authority_not_trusted_does_not_verify(stamped, tmp_path):
+    checkpoint = stamped.get("/api/v1/audit/checkpoint").get_json()
+    from registry.timestamping import load_certificates
+
+    with LocalTSA(tmp_path / "other") as other:
+        problem, _ = checkpoints.timestamp_problem(
+            checkpoints.parse(checkpoint), load_certificates(other.root_pem)
+        )
+    assert "RFC 3161 time-stamp fails" in problem
+
+
+def test_an_authority_that_fails_leaves_the_checkpoint_unstamped(app):
+    down = make_app(app.config["DATABASE_URL"], AUDIT_TSA_URL="http://127.0.0.1:9/tsa")
+    keyring = down.extensions[checkpoints.EXTENSION]
+    signed = checkpoints.sign(keyring, 1, "a" * 64, ledger.utcnow())
+    assert signed.rfc3161_timestamp is None
+    assert checkpoints.signature_problem(signed, keyring.public) is None
+
+
+def test_the_cli_checks_the_time_stamp_against_the_auditors_authority_certificate(tmp_path, tsa):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    env = clean_env(
+        MODELGATE_DATABASE_URL=url, MODELGATE_SECRET_KEY="x", MODELGATE_AUDIT_TSA_URL=tsa.url
+    )
+
+    def modelgate(*args):
+        return subprocess.run(  # noqa: S603 - our own CLI
+            [MODELGATE, *args], env=env, capture_output=True, text=True, timeout=120
+        )
+
+    assert modelgate("db", "upgrade").returncode == 0
+    saved, root = tmp_path / "checkpoint.json", tmp_path / "tsa-root.pem"
+    root.write_text(tsa.root_pem)
+    assert modelgate("audit", "checkpoint", "-o", str(saved)).returncode == 0
+    assert "rfc3161_timestamp" in json.loads(saved.read_text())
+    checked = modelgate(
+        "audit", "verify", "--checkpoint", str(saved), "--tsa-certificate", str(root)
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert "RFC 3161 time-stamp verifies" in checked.stdout
+    unchecked = modelgate("audit", "verify", "--checkpoint", str(saved))
+    assert unchecked.returncode == 0
+    assert "not checked: pass --tsa-certificate" in unchecked.stderr
