@@ -320,9 +320,30 @@ def verify(
     carries must verify against ``tsa_roots`` (it is reported unchecked without them). A
     ledger truncated or re-hashed after the checkpoint was issued fails here even though its
     chain verifies.
+
+    On PostgreSQL it reads one snapshot (a read-only REPEATABLE READ transaction of its
+    own), so events and changes committed while it runs can neither look like a truncated
+    tail nor like rows the ledger does not account for.
     """
     permissions.require(principal, Action.READ_AUDIT)
-    keys = keys or {}
+    bind = session.get_bind()
+    if isinstance(bind, sa.Engine) and bind.dialect.name == "postgresql":
+        with bind.connect() as connection:
+            snapshot = connection.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            with Session(bind=snapshot) as reading:
+                return _verify(reading, chunk, checkpoint, keys or {}, tsa_roots)
+    return _verify(session, chunk, checkpoint, keys or {}, tsa_roots)
+
+
+def _verify(
+    session: Session,
+    chunk: int,
+    checkpoint: Any,
+    keys: Mapping[str, Any],
+    tsa_roots: Sequence[Any],
+) -> Verification:
     head = session.get(AuditChainHead, ledger.HEAD_ID)
     head_seq, head_hash = (head.seq, head.hash) if head is not None else (0, GENESIS_HASH)
     found = {"head_seq": head_seq, "head_hash": head_hash}
@@ -374,7 +395,7 @@ def verify(
     problems = replay.compare(session)
     against = None
     if checkpoint is not None:
-        against = _against_checkpoint(checkpoint, keys, checked, previous, at_checkpoint, tsa_roots)
+        against = _against_checkpoint(checkpoint, keys, checked, at_checkpoint, tsa_roots)
     ok = not problems and (against is None or against.ok)
     summary = None
     if problems:
@@ -397,7 +418,6 @@ def _against_checkpoint(
     checkpoint: Any,
     keys: Mapping[str, Any],
     checked: int,
-    last_hash: str,
     at_checkpoint: str | None,
     tsa_roots: Sequence[Any] = (),
 ) -> CheckpointCheck:

@@ -341,6 +341,11 @@ def test_keygen_writes_a_private_file_and_never_replaces_one(tmp_path):
 
 @pytest.fixture
 def tsa(tmp_path):
+    import shutil
+
+    from tests.conftest import require_service
+
+    require_service(shutil.which("openssl"), "the openssl command (Debian's openssl)", "PATH")
     with LocalTSA(tmp_path / "tsa") as authority:
         yield authority
 
