@@ -22,7 +22,7 @@ from registry import (
     refusals,
     ui,
 )
-from registry.domain import artifacts, events, policy_files
+from registry.domain import artifacts, checkpoints, events, policy_files
 from registry.extensions import db, migrate
 
 
@@ -38,6 +38,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app = Flask("registry")
     app.extensions["modelgate.policies"] = loaded_policies
     app.extensions["modelgate.artifacts"] = artifacts.ArtifactStore(settings["ARTIFACT_ROOT"])
+    app.extensions[checkpoints.EXTENSION] = checkpoints.keyring_from(settings)
     app.config.update(settings)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],

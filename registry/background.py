@@ -4,7 +4,8 @@ processes share the work without sending a delivery twice):
 
 - sends the deliveries a commit just wrote (woken by the after-commit hook),
 - sends retries and anything left behind, every MODELGATE_WEBHOOK_SWEEP_SECONDS,
-- records expired transition requests and forgets day-old idempotency keys, every minute.
+- records expired transition requests and forgets day-old idempotency keys, every minute,
+- publishes a signed audit checkpoint every MODELGATE_AUDIT_CHECKPOINT_SECONDS.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from flask import Flask
 
 from registry import outbox
 from registry.delivery import deliver_due
-from registry.domain import idempotency, transitions
+from registry.domain import checkpoints, idempotency, transitions
 from registry.extensions import db
 
 log = logging.getLogger("modelgate.background")
 EXPIRY_EVERY = 60.0
+# Several processes each try once a period; whoever finds a checkpoint younger than this
+# share of the period leaves it, so one is published per period, give or take clock jitter.
+CHECKPOINT_SPACING = 0.9
 
 
 class EmbeddedWorker(threading.Thread):
@@ -30,6 +34,7 @@ class EmbeddedWorker(threading.Thread):
         self.app = app
         self.stopping = threading.Event()
         self._last_expiry = 0.0
+        self._last_checkpoint = time.monotonic()  # the first one a full period after start
 
     def stop(self) -> None:
         self.stopping.set()
@@ -58,6 +63,26 @@ class EmbeddedWorker(threading.Thread):
             transitions.expire_due(db.session)
             idempotency.purge_expired(db.session)
             db.session.commit()
+        every = self.app.config["AUDIT_CHECKPOINT_SECONDS"]
+        if every and time.monotonic() - self._last_checkpoint > every:
+            self._last_checkpoint = time.monotonic()
+            publish_checkpoint(self.app)
+
+
+def publish_checkpoint(app: Flask) -> checkpoints.Checkpoint | None:
+    """Publish a checkpoint unless another process just did (or nothing was recorded)."""
+    if app.extensions[checkpoints.EXTENSION].signer is None:
+        log.warning("no audit checkpoint published: MODELGATE_AUDIT_SIGNING_KEY is not set")
+        return None
+    published = checkpoints.publish(
+        db.session,
+        app.extensions[checkpoints.EXTENSION],
+        min_interval=CHECKPOINT_SPACING * app.config["AUDIT_CHECKPOINT_SECONDS"],
+    )
+    db.session.commit()
+    if published is not None:
+        log.info("published audit checkpoint at seq %s", published.seq)
+    return published
 
 
 def start(app: Flask) -> EmbeddedWorker | None:

@@ -131,9 +131,48 @@ def db_upgrade(revision: str) -> None:
         _tighten_database(settings["DATABASE_URL"])
     _upgrade(settings["DATABASE_URL"], revision=revision)
     click.echo("Database schema is up to date.")
+    if settings["DATABASE_APP_ROLE"]:
+        _grant(settings["DATABASE_URL"], settings["DATABASE_APP_ROLE"])
     if revision == "head":
         _replace_committed_key(settings)
         _bootstrap(settings)
+
+
+@db.command("grant")
+@click.option(
+    "--role",
+    help="The application role (default: MODELGATE_DATABASE_APP_ROLE).",
+)
+def db_grant(role: str | None) -> None:
+    """Grant the application role what the service needs, and no more (PostgreSQL).
+
+    Run as the schema's owner (the migration role). The role may read and write the
+    registry's tables, but only INSERT and SELECT on the audit ledger; `db upgrade` does
+    this itself after every upgrade when MODELGATE_DATABASE_APP_ROLE is set.
+    """
+    settings = _settings()
+    role = role or settings["DATABASE_APP_ROLE"]
+    if not role:
+        raise click.BadParameter("name the role, or set MODELGATE_DATABASE_APP_ROLE.")
+    _grant(settings["DATABASE_URL"], role)
+
+
+def _grant(url: str, role: str) -> None:
+    import sqlalchemy as sa
+
+    from registry.db_roles import RoleError, grant_application_role
+
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.begin() as connection:
+            grant_application_role(connection, role)
+    except RoleError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"Granted {role} the application's privileges (INSERT and SELECT only on the audit ledger)."
+    )
 
 
 @db.command("current")
@@ -189,21 +228,174 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
-    """Recompute the hash chain; exit 1 and name the first bad seq if it is broken."""
-    from registry.domain import audit
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.File("r"),
+    help="A checkpoint saved earlier (the answer of GET /api/v1/audit/checkpoint, or an "
+    "audit.checkpoint webhook body): prove the ledger still holds and extends it.",
+)
+@click.option(
+    "--public-key",
+    "public_keys",
+    type=click.File("r"),
+    multiple=True,
+    help="Trust only this key to check checkpoint signatures (PEM, or the JWKS of "
+    "/api/v1/audit/checkpoint-keys); repeatable. Default: the keys this server is "
+    "configured with.",
+)
+@click.option(
+    "--tsa-certificate",
+    "tsa_certificates",
+    type=click.File("rb"),
+    multiple=True,
+    help="Check the checkpoint's RFC 3161 time-stamp against this authority certificate "
+    "(PEM); repeatable. Default: MODELGATE_AUDIT_TSA_CERTIFICATES.",
+)
+def audit_verify(
+    checkpoint_file: Any, public_keys: tuple[Any, ...], tsa_certificates: tuple[Any, ...]
+) -> None:
+    """Recompute the hash chain and cross-check it with the registry's tables.
+
+    Exit status 1, naming the first bad seq or each disagreement, if the chain is broken,
+    an applied request's approvals or a version's stage are not accounted for by the
+    ledger, or the ledger no longer holds the --checkpoint given.
+    """
+    import json
+
+    from registry.domain import audit, checkpoints
+
+    checkpoint = None
+    if checkpoint_file is not None:
+        try:
+            checkpoint = checkpoints.parse(json.load(checkpoint_file))
+        except (ValueError, DomainError) as exc:
+            message = exc.message if isinstance(exc, DomainError) else str(exc)
+            raise click.ClickException(
+                f"{checkpoint_file.name} is not a saved checkpoint: {message}"
+            ) from None
+    keys: dict[str, Any] | None = None
+    if public_keys:
+        try:
+            keys = {
+                checkpoints.key_id(k): k
+                for f in public_keys
+                for k in checkpoints.load_public_keys(f.read())
+            }
+        except ValueError as exc:
+            raise click.ClickException(f"--public-key: {exc}") from None
+    roots: list[Any] | None = None
+    if tsa_certificates:
+        from registry.timestamping import load_certificates
+
+        try:
+            roots = [c for f in tsa_certificates for c in load_certificates(f.read())]
+        except ValueError as exc:
+            raise click.ClickException(f"--tsa-certificate: {exc}") from None
+    with _registry() as session:
+        from flask import current_app
+
+        configured = current_app.extensions[checkpoints.EXTENSION]
+        if keys is None:
+            keys = dict(configured.public)
+        if roots is None:
+            roots = list(configured.tsa_roots)
+        if checkpoint is not None and not keys:
+            raise click.ClickException(
+                "No public key to check the checkpoint's signature with: pass --public-key "
+                "(the key from /api/v1/audit/checkpoint-keys, kept apart from the database)."
+            )
+        result = audit.verify(session, system(), checkpoint=checkpoint, keys=keys, tsa_roots=roots)
+    _report_verification(result)
+
+
+def _report_verification(result: Any) -> None:
+    if result.first_bad_seq is not None:
+        click.echo(
+            f"BROKEN at seq {result.first_bad_seq}: {result.problem} "
+            f"({result.events_checked} events verified before it).",
+            err=True,
+        )
+        sys.exit(1)
+    click.echo(
+        f"Chain intact: {result.events_checked} events; head seq {result.head_seq}, "
+        f"hash {result.head_hash}."
+    )
+    if result.checkpoints_checked:
+        click.echo(f"{result.checkpoints_checked} checkpoint(s) recorded in the ledger checked.")
+    for problem in result.problems:
+        click.echo(f"MISMATCH ({problem['kind']}): {problem['message']}", err=True)
+    if result.checkpoint is not None:
+        cp = result.checkpoint
+        if cp.ok:
+            click.echo(
+                f"Checkpoint seq {cp.seq} (key {cp.key_id}) verified: the ledger still holds "
+                f"it and extends it to seq {result.head_seq}."
+            )
+            if cp.timestamp == "verified":
+                click.echo(f"Its RFC 3161 time-stamp verifies: it existed at {cp.timestamped_at}.")
+            elif cp.timestamp == "not checked":
+                click.echo(
+                    "Its RFC 3161 time-stamp was not checked: pass --tsa-certificate.", err=True
+                )
+        else:
+            click.echo(f"CHECKPOINT FAILED at seq {cp.seq}: {cp.problem}.", err=True)
+    if not result.ok:
+        sys.exit(1)
+    click.echo("OK: the chain is intact and accounts for the registry.")
+
+
+@audit_group.command("checkpoint")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, writable=True),
+    default="-",
+    show_default=True,
+    help="File to write.",
+)
+def audit_checkpoint(output: str) -> None:
+    """Sign a checkpoint of the chain's head now (as GET /api/v1/audit/checkpoint does)."""
+    import json
+
+    from flask import current_app
+
+    from registry.domain import checkpoints
 
     with _registry() as session:
-        result = audit.verify(session, system())
-    if result.ok:
-        click.echo(f"OK: {result.events_checked} events, the chain is intact.")
-        return
-    click.echo(
-        f"BROKEN at seq {result.first_bad_seq}: {result.problem} "
-        f"({result.events_checked} events verified before it).",
-        err=True,
-    )
-    sys.exit(1)
+        checkpoint = checkpoints.issue(
+            session, system(), current_app.extensions[checkpoints.EXTENSION]
+        )
+    with _writable(output) as out:
+        out.write(json.dumps(checkpoint.as_dict(), indent=2) + "\n")
+
+
+@audit_group.command("keygen")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    required=True,
+    help="Where to write the new private key (created with mode 0600; never overwritten).",
+)
+def audit_keygen(output: str) -> None:
+    """Make an Ed25519 key to sign audit checkpoints (MODELGATE_AUDIT_SIGNING_KEY[_FILE]).
+
+    Prints its key id and public key; the private key goes only to the file.
+    """
+    from pathlib import Path
+
+    from registry import keyfiles
+    from registry.domain import checkpoints
+
+    path = Path(output)
+    if path.exists():
+        raise click.ClickException(f"{path} exists; keygen never replaces a key.")
+    pem = keyfiles.create_private(path, checkpoints.new_private_pem().encode())
+    public = checkpoints.load_private(pem).public_key()
+    click.echo(f"Wrote a new audit signing key to {path} (mode 0600).", err=True)
+    click.echo(f"key_id: {checkpoints.key_id(public)}", err=True)
+    click.echo(checkpoints.public_pem(public), nl=False)
 
 
 @audit_group.command("export")

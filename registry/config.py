@@ -167,6 +167,62 @@ SETTINGS: tuple[Setting, ...] = (
         "enough to mint the tokens people and pipelines keep, no longer.",
     ),
     Setting(
+        "DATABASE_APP_ROLE",
+        _str,
+        None,
+        "PostgreSQL role the service runs as, when it is not the one that owns the schema: "
+        "`modelgate db upgrade` (run as the owner) then grants it exactly what the service "
+        "needs, with only INSERT and SELECT on the audit ledger. Unset: one role does both.",
+        production="the application role, with the owner's URL for the migration job only",
+    ),
+    Setting(
+        "AUDIT_SIGNING_KEY",
+        _str,
+        None,
+        "Ed25519 private key (PEM, PKCS#8) that signs audit checkpoints; keep it out of the "
+        "database's reach. Unset with the embedded database: generated once and kept in "
+        "`modelgate.audit.key` beside it. Unset with any other: checkpoints are unavailable "
+        "(a warning at start-up). `modelgate audit keygen` makes one.",
+        secret=True,
+        production="a key of its own (from a Secret), never stored with the database",
+    ),
+    Setting(
+        "AUDIT_SIGNING_KEY_FILE",
+        _str,
+        None,
+        "Path of a file holding the audit signing key instead (readable by its owner only, "
+        "e.g. a Secret mounted with mode 0400).",
+    ),
+    Setting(
+        "AUDIT_PUBLIC_KEYS",
+        _str,
+        None,
+        "PEM public keys of retired audit signing keys (concatenated): still listed at "
+        "`/api/v1/audit/checkpoint-keys` and trusted by verify, so the checkpoints they "
+        "signed keep verifying after a rotation.",
+    ),
+    Setting(
+        "AUDIT_TSA_URL",
+        _str,
+        None,
+        "URL of an RFC 3161 time-stamping authority: each checkpoint's signature is stamped "
+        "there, proving when it existed. Unset: no time-stamps.",
+    ),
+    Setting(
+        "AUDIT_TSA_CERTIFICATES",
+        _str,
+        None,
+        "PEM certificates the time-stamping authority's chain must end in; stamps are checked "
+        "against them when made and when verified (unset: they are kept but not checked).",
+    ),
+    Setting(
+        "AUDIT_CHECKPOINT_SECONDS",
+        _float,
+        3600.0,
+        "How often a signed checkpoint of the audit chain is published as an "
+        "`audit.checkpoint` event (skipped while nothing was recorded); 0 disables.",
+    ),
+    Setting(
         "OIDC_ISSUER",
         _str,
         None,
@@ -518,6 +574,7 @@ def load(
                 "file: every replica needs the same key to accept each other's page tokens."
             )
         values["SECRET_KEY"] = _embedded_secret(values)
+    _check_audit_keys(values)
     return values
 
 
@@ -540,6 +597,54 @@ def _refuse_public_keys(values: dict[str, Any]) -> None:
             f"Modelgate's repository ({secret_keys.COMMITTED_IN}): it is public. Put a new "
             "Fernet key first (new,old) and run `modelgate keys reseal` (SECURITY.md)."
         )
+
+
+def _check_audit_keys(values: dict[str, Any]) -> None:
+    """Resolve the audit signing key to its PEM text (from the setting, its file, or the
+    embedded default's key file) and refuse keys that cannot be read."""
+    from registry.domain import checkpoints
+
+    if values["AUDIT_SIGNING_KEY"] and values["AUDIT_SIGNING_KEY_FILE"]:
+        raise ConfigError(
+            f"{PREFIX}AUDIT_SIGNING_KEY and {PREFIX}AUDIT_SIGNING_KEY_FILE are both set; keep one."
+        )
+    name = "AUDIT_SIGNING_KEY"
+    try:
+        if values["AUDIT_SIGNING_KEY_FILE"]:
+            name = "AUDIT_SIGNING_KEY_FILE"
+            path = Path(values["AUDIT_SIGNING_KEY_FILE"])
+            values["AUDIT_SIGNING_KEY"] = keyfiles.read_private(path).decode()
+        elif not values["AUDIT_SIGNING_KEY"] and is_sqlite(values["DATABASE_URL"]):
+            values["AUDIT_SIGNING_KEY"] = _embedded_audit_key(values["DATABASE_URL"])
+        if values["AUDIT_SIGNING_KEY"]:
+            checkpoints.load_private(values["AUDIT_SIGNING_KEY"])
+        name = "AUDIT_PUBLIC_KEYS"
+        if values["AUDIT_PUBLIC_KEYS"]:
+            checkpoints.load_public_keys(values["AUDIT_PUBLIC_KEYS"])
+        name = "AUDIT_TSA_CERTIFICATES"
+        if values["AUDIT_TSA_CERTIFICATES"]:
+            from registry.timestamping import load_certificates
+
+            load_certificates(values["AUDIT_TSA_CERTIFICATES"])
+    except (ValueError, keyfiles.KeyFileError) as exc:
+        raise ConfigError(f"{PREFIX}{name}: {exc}") from None
+    if values["AUDIT_CHECKPOINT_SECONDS"] < 0:
+        raise ConfigError(f"{PREFIX}AUDIT_CHECKPOINT_SECONDS must not be negative.")
+
+
+def _embedded_audit_key(sqlite_url: str) -> str:
+    """The embedded default's checkpoint key: made once, 0600, beside the database file (and
+    named *.key, which .gitignore keeps out of commits)."""
+    from registry.domain import checkpoints
+
+    database = sa.engine.make_url(sqlite_url).database
+    if not database or database == ":memory:":
+        return checkpoints.new_private_pem()
+    path = Path(database)
+    path = path.with_name(f"{path.stem}.audit.key")
+    if path.exists():
+        return keyfiles.read_private(path).decode()
+    return keyfiles.create_private(path, checkpoints.new_private_pem().encode()).decode()
 
 
 def _check_oidc(values: dict[str, Any]) -> None:

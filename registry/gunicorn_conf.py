@@ -131,11 +131,16 @@ def on_starting(server: Any) -> None:
     for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
         stale.unlink()
     from registry.domain import policy_files
-    from registry.startup import record_policies, upgrade_artifact_store
+    from registry.startup import (
+        record_policies,
+        upgrade_artifact_store,
+        warn_without_checkpoint_key,
+    )
 
     settings = _config.load()
     record_policies(settings["DATABASE_URL"], policy_files.load(settings["POLICY_PATH"]))
     upgrade_artifact_store(settings["DATABASE_URL"], settings["ARTIFACT_ROOT"])
+    warn_without_checkpoint_key(settings)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -1,5 +1,5 @@
-"""What a starting service does once, before it serves: record the policy set in force, and
-bring the artifact store up to date.
+"""What a starting service does once, before it serves: record the policy set in force, bring
+the artifact store up to date, and say so when audit checkpoints cannot be signed.
 
 Called by ``modelgate serve`` and by the gunicorn configuration, never by create_app (which
 must not need a database). Replicas starting together record a change once: the domain
@@ -10,6 +10,8 @@ model and skips files already recorded.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -65,3 +67,16 @@ def upgrade_artifact_store(database_url: str, artifact_root: str) -> None:
         log.warning("could not bring the artifact store up to date: %s", exc)
     finally:
         engine.dispose()
+
+
+def warn_without_checkpoint_key(settings: Mapping[str, Any]) -> bool:
+    """Warn when this server cannot sign audit checkpoints (a server database without
+    MODELGATE_AUDIT_SIGNING_KEY); True if it warned."""
+    if settings.get("AUDIT_SIGNING_KEY"):
+        return False
+    log.warning(
+        "audit checkpoints are unavailable: MODELGATE_AUDIT_SIGNING_KEY is not set, so "
+        "nothing outside the database can show a rewritten audit ledger. Make a key with "
+        "`modelgate audit keygen -o FILE` and set MODELGATE_AUDIT_SIGNING_KEY(_FILE)."
+    )
+    return True

@@ -28,7 +28,7 @@ from alembic import command
 from registry import create_app, refusals
 from registry.config import normalise_database_url
 from registry.database import alembic_config
-from registry.domain import identity, policy_files
+from registry.domain import checkpoints, identity, policy_files
 from registry.domain.artifacts import ArtifactStore
 from registry.domain.policy import PolicySet
 from registry.domain.principal import system
@@ -42,6 +42,8 @@ STRICT = os.environ.get("CI", "").lower() in {"1", "true"} or bool(
     os.environ.get("MODELGATE_FORBID_SKIPS")
 )
 SECRET = "test-secret-key"
+# One checkpoint signing key per test process, so every app (PostgreSQL's too) can sign.
+AUDIT_KEY = checkpoints.new_private_pem()
 
 
 def require_service(url: str | None, what: str, variable: str) -> str:
@@ -125,6 +127,7 @@ def make_app(url: str, **overrides: Any) -> Any:
     settings = {
         "DATABASE_URL": url,
         "SECRET_KEY": SECRET,
+        "AUDIT_SIGNING_KEY": AUDIT_KEY,
         "TESTING": True,
         "POLICY_PATH": OPEN_POLICIES,
         "AUTH_CACHE_SECONDS": 0,  # tests roll back tokens and bindings; nothing may linger

@@ -240,3 +240,138 @@ class Receiver:
         import json
 
         return [json.loads(r["body"])["type"] for r in self.requests]
+
+
+class LocalTSA:
+    """A real RFC 3161 time-stamping authority on loopback: OpenSSL's own (`openssl ts
+    -reply`) behind a small HTTP server, with a root and a TSA certificate made here (the
+    TSA's carries the critical timeStamping key usage RFC 3161 requires)."""
+
+    def __init__(self, workdir: Path) -> None:
+        import datetime as dt
+        import http.server
+        import threading
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+        def name(cn: str) -> x509.Name:
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+        def usage(**set_: bool) -> x509.KeyUsage:
+            flags = dict.fromkeys(
+                (
+                    "digital_signature",
+                    "content_commitment",
+                    "key_encipherment",
+                    "data_encipherment",
+                    "key_agreement",
+                    "key_cert_sign",
+                    "crl_sign",
+                    "encipher_only",
+                    "decipher_only",
+                ),
+                False,
+            )
+            return x509.KeyUsage(**{**flags, **set_})
+
+        now = dt.datetime.now(dt.UTC)
+        root_key = ec.generate_private_key(ec.SECP256R1())
+        self.root = (
+            x509.CertificateBuilder()
+            .subject_name(name("Modelgate test TSA root"))
+            .issuer_name(name("Modelgate test TSA root"))
+            .public_key(root_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=7))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(usage(key_cert_sign=True, crl_sign=True), critical=True)
+            .sign(root_key, hashes.SHA256())
+        )
+        tsa_key = ec.generate_private_key(ec.SECP256R1())
+        tsa = (
+            x509.CertificateBuilder()
+            .subject_name(name("Modelgate test TSA"))
+            .issuer_name(self.root.subject)
+            .public_key(tsa_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1))
+            .not_valid_after(now + dt.timedelta(days=7))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True
+            )
+            .add_extension(usage(digital_signature=True), critical=True)
+            .sign(root_key, hashes.SHA256())
+        )
+        self.root_pem = self.root.public_bytes(serialization.Encoding.PEM).decode()
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "tsa.pem").write_bytes(tsa.public_bytes(serialization.Encoding.PEM))
+        key = workdir / "tsa.key"
+        key.write_bytes(
+            tsa_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        key.chmod(0o600)
+        (workdir / "serial").write_text("01\n")
+        (workdir / "tsa.cnf").write_text(
+            "[tsa]\ndefault_tsa = tsa_config\n[tsa_config]\n"
+            f"serial = {workdir / 'serial'}\nsigner_cert = {workdir / 'tsa.pem'}\n"
+            f"signer_key = {key}\nsigner_digest = sha256\n"
+            "default_policy = 1.3.6.1.4.1.57264.2\ndigests = sha256, sha384, sha512\n"
+            "accuracy = secs:1\nordering = no\ntsa_name = yes\ness_cert_id_chain = no\n"
+            "ess_cert_id_alg = sha256\ncrypto_device = builtin\n"
+        )
+        self.requests = 0
+        tsa_ = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+                query = self.rfile.read(int(self.headers.get("content-length", 0)))
+                with tsa_._lock:
+                    tsa_.requests += 1
+                    (workdir / "query.tsq").write_bytes(query)
+                    made = subprocess.run(  # noqa: S603 - the system's openssl
+                        [
+                            "openssl",
+                            "ts",
+                            "-reply",
+                            "-config",
+                            str(workdir / "tsa.cnf"),
+                            "-queryfile",
+                            str(workdir / "query.tsq"),
+                            "-out",
+                            str(workdir / "reply.tsr"),
+                        ],
+                        capture_output=True,
+                        timeout=30,
+                    )
+                    reply = (workdir / "reply.tsr").read_bytes() if made.returncode == 0 else b""
+                self.send_response(200 if reply else 500)
+                self.send_header("content-type", "application/timestamp-reply")
+                self.send_header("content-length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._lock = threading.Lock()
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tsa"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> LocalTSA:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -32,7 +32,12 @@ def make_celery(flask_app: Flask) -> Celery:
         "modelgate",
         broker=config["REDIS_URL"],
         task_cls=FlaskTask,
-        include=["workers.tasks.webhooks", "workers.tasks.approvals", "workers.tasks.housekeeping"],
+        include=[
+            "workers.tasks.webhooks",
+            "workers.tasks.approvals",
+            "workers.tasks.housekeeping",
+            "workers.tasks.audit",
+        ],
     )
     celery.conf.update(
         # A task is acknowledged when it finishes, so a worker killed mid-task leaves it for

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def beat_schedule(config: Any) -> dict[str, dict[str, Any]]:
-    return {
+    schedule = {
         "send-due-webhook-deliveries": {
             "task": "workers.tasks.webhooks.sweep",
             "schedule": float(config["WEBHOOK_SWEEP_SECONDS"]),
@@ -20,3 +20,9 @@ def beat_schedule(config: Any) -> dict[str, dict[str, Any]]:
             "schedule": 3600.0,
         },
     }
+    if config["AUDIT_CHECKPOINT_SECONDS"]:
+        schedule["publish-audit-checkpoint"] = {
+            "task": "workers.tasks.audit.checkpoint",
+            "schedule": float(config["AUDIT_CHECKPOINT_SECONDS"]),
+        }
+    return schedule

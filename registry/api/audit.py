@@ -8,18 +8,21 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Response, stream_with_context
+from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, answer, page_tokens
-from registry.auth import current_principal, requires
-from registry.domain import audit, ledger
+from registry.auth import current_principal, public, requires
+from registry.domain import audit, checkpoints, ledger
 from registry.domain.permissions import Action
 from registry.extensions import db
 from registry.schemas.audit import (
     AuditArgs,
     AuditPage,
+    CheckpointIn,
+    CheckpointOut,
     ExportArgs,
+    JwksOut,
     StageHistoryArgs,
     StageHistoryOut,
     VerificationOut,
@@ -141,19 +144,69 @@ def csv_chunks(events: Iterator[audit.EventInfo]) -> Iterator[str]:
     yield buffer.getvalue()
 
 
+def keyring() -> checkpoints.Keyring:
+    return current_app.extensions[checkpoints.EXTENSION]
+
+
 @blp.route("/audit/verify")
 class Verify(MethodView):
     @requires(Action.READ_AUDIT)
     @blp.response(200, VerificationOut)
     def get(self) -> dict[str, Any]:
-        """Recompute the hash chain and report the first bad seq, if any"""
-        result = audit.verify(db.session, current_principal())
-        return {
-            "ok": result.ok,
-            "events_checked": result.events_checked,
-            "first_bad_seq": result.first_bad_seq,
-            "problem": result.problem,
-        }
+        """Recompute the hash chain and cross-check it with the registry
+
+        Reports the chain head (`head_seq`, `head_hash`), the first bad seq if any, and in
+        `problems` every applied request, approval or stage the ledger does not account for.
+        """
+        return audit.verify(db.session, current_principal(), keys=keyring().public).as_dict()
+
+    @requires(Action.READ_AUDIT)
+    @blp.arguments(CheckpointIn)
+    @blp.response(200, VerificationOut)
+    def post(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Verify the ledger against a checkpoint saved earlier
+
+        The body is a checkpoint as `GET /audit/checkpoint` answered it. Its signature must
+        verify with one of this server's checkpoint keys, and the ledger must still hold
+        that head: `ok` is false, with `checkpoint.problem` saying why, when the ledger was
+        truncated or re-hashed since, even if the chain alone verifies.
+        """
+        checkpoint = checkpoints.parse(args)
+        keys = keyring()
+        return audit.verify(
+            db.session,
+            current_principal(),
+            checkpoint=checkpoint,
+            keys=keys.public,
+            tsa_roots=keys.tsa_roots,
+        ).as_dict()
+
+
+@blp.route("/audit/checkpoint")
+class Checkpoint(MethodView):
+    @requires(Action.READ_AUDIT)
+    @blp.response(200, CheckpointOut)
+    def get(self) -> dict[str, Any]:
+        """A signed checkpoint of the chain's head
+
+        Save it somewhere the database's operators cannot write; `modelgate audit verify
+        --checkpoint FILE` (or `POST /audit/verify`) later proves the ledger still holds and
+        extends this head. Signed with Ed25519 (keys at `/audit/checkpoint-keys`).
+        """
+        return checkpoints.issue(db.session, current_principal(), keyring()).as_dict()
+
+
+@blp.route("/audit/checkpoint-keys")
+class CheckpointKeys(MethodView):
+    @public
+    @blp.response(200, JwksOut)
+    def get(self) -> dict[str, Any]:
+        """The public keys that verify audit checkpoints (a JWKS)
+
+        Public, so anyone holding a checkpoint can check it. Retired keys stay listed
+        (`status: retired`) while MODELGATE_AUDIT_PUBLIC_KEYS names them.
+        """
+        return keyring().jwks()
 
 
 @blp.route("/models/<string:name>/stage-history")

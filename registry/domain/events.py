@@ -80,6 +80,9 @@ class EventType(StrEnum):
     # default replacing a public key file (key.replaced), or `modelgate keys reseal`.
     KEY_REPLACED = "key.replaced"
     KEYS_RESEALED = "key.resealed"
+    # A signed checkpoint of the chain's head, published periodically (data["checkpoint"]
+    # names the head before this event); delivered only to subscriptions that name it.
+    AUDIT_CHECKPOINT = "audit.checkpoint"
     # A change brought over from another registry by `modelgate import`, set as the source had
     # it, without approvals; data["change"] names the ordinary event it stands for.
     IMPORTED = "import"

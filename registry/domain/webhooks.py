@@ -56,6 +56,9 @@ TEST_EVENT = EventType.WEBHOOK_TEST.value
 # (transition.refused) are delivered: a tech lead's channel wants to hear that someone tried
 # to push a model to Production and was turned away.
 AUDIT_ONLY = ("token.", "role_binding.", "webhook.", "policy.", "key.", "access.")
+# Events delivered only to subscriptions that name them (or their family), never to "*":
+# receivers of model changes should not start getting the ledger's hourly checkpoints.
+NAMED_ONLY = frozenset({EventType.AUDIT_CHECKPOINT.value})
 MAX_URL = 2048
 SNIPPET = 2048
 LEASE = dt.timedelta(seconds=90)
@@ -205,7 +208,8 @@ def _subscribed(row: Webhook, event: str, model: str | None) -> bool:
     if not row.active:
         return False
     family = event.split(".", 1)[0] + ".*"
-    if not any(e in ("*", event, family) for e in row.events):
+    wanted = (event, family) if event in NAMED_ONLY else ("*", event, family)
+    if not any(e in wanted for e in row.events):
         return False
     return model is None or globs.matches(row.model_filter, model)
 

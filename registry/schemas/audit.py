@@ -49,11 +49,105 @@ class AuditPage(ma.Schema):
     next_page_token = fields.String(allow_none=True)
 
 
+class EnvelopeSignature(ma.Schema):
+    keyid = fields.String()
+    sig = fields.String()
+
+
+class Envelope(ma.Schema):
+    """DSSE: the signed in-toto Statement, for tools that verify envelopes."""
+
+    payloadType = fields.String()  # noqa: N815 - DSSE's own spelling
+    payload = fields.String(metadata={"description": "base64 of the Statement's JSON."})
+    signatures = fields.List(fields.Nested(EnvelopeSignature))
+
+
+class CheckpointOut(ma.Schema):
+    seq = fields.Integer(metadata={"description": "The chain head's sequence number."})
+    hash = fields.String(metadata={"description": "The hash of the event at seq."})
+    at = fields.String(metadata={"description": "When the checkpoint was signed (RFC 3339)."})
+    key_id = fields.String(
+        metadata={"description": "RFC 7638 thumbprint of the signing key (its kid)."}
+    )
+    signature = fields.String(metadata={"description": "base64 Ed25519 signature."})
+    envelope = fields.Nested(Envelope)
+    rfc3161_timestamp = fields.String(
+        metadata={
+            "description": "base64 DER of an RFC 3161 authority's answer stamping the "
+            "signature, when MODELGATE_AUDIT_TSA_URL is set."
+        }
+    )
+
+
+class CheckpointIn(ma.Schema):
+    """A checkpoint saved earlier, exactly as GET /audit/checkpoint answered it."""
+
+    seq = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    hash = fields.String(required=True, validate=validate.Length(equal=64))
+    at = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    key_id = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    signature = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    envelope = fields.Dict(
+        metadata={"description": "Accepted as saved; the fields above are what is checked."}
+    )
+    rfc3161_timestamp = fields.String(validate=validate.Length(min=1, max=65536))
+
+
+class JwkOut(ma.Schema):
+    kty = fields.String()
+    crv = fields.String()
+    x = fields.String()
+    kid = fields.String()
+    use = fields.String()
+    alg = fields.String()
+    status = fields.String(metadata={"description": "current (signing now) or retired."})
+
+
+class JwksOut(ma.Schema):
+    keys = fields.List(fields.Nested(JwkOut))
+
+
+class ProblemOut(ma.Schema):
+    kind = fields.String()
+    message = fields.String()
+    seq = fields.Integer()
+    request_id = fields.Integer(allow_none=True)
+    model = fields.String()
+    version = fields.Integer()
+
+
+class CheckpointCheckOut(ma.Schema):
+    seq = fields.Integer()
+    hash = fields.String()
+    key_id = fields.String()
+    ok = fields.Boolean()
+    problem = fields.String(allow_none=True)
+    timestamp = fields.String(
+        allow_none=True,
+        metadata={"description": "RFC 3161 stamp: verified, not checked, or null (none)."},
+    )
+    timestamped_at = fields.String(allow_none=True)
+
+
 class VerificationOut(ma.Schema):
     ok = fields.Boolean()
     events_checked = fields.Integer()
     first_bad_seq = fields.Integer(allow_none=True)
     problem = fields.String(allow_none=True)
+    head_seq = fields.Integer(metadata={"description": "The chain head's seq."})
+    head_hash = fields.String(metadata={"description": "The chain head's hash."})
+    problems = fields.List(
+        fields.Nested(ProblemOut),
+        metadata={"description": "Where the ledger and the registry's tables disagree."},
+    )
+    checkpoints_checked = fields.Integer(
+        metadata={"description": "audit.checkpoint events in the ledger that were checked."}
+    )
+    checkpoint = fields.Nested(
+        CheckpointCheckOut,
+        allow_none=True,
+        metadata={"description": "The saved checkpoint checked against the ledger, if given."},
+    )
 
 
 class StageHistoryArgs(ma.Schema):

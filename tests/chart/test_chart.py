@@ -8,6 +8,7 @@ chart supports. Without helm these tests skip on a developer's machine and fail 
 from __future__ import annotations
 
 import copy
+import json
 import os
 import re
 import shutil
@@ -292,6 +293,83 @@ def test_the_charts_own_secret_needs_a_database_url(helm):
     result = run_helm(helm, "template", RELEASE, str(CHART), "--set", "secrets.existingSecret=")
     assert result.returncode != 0
     assert "secrets.databaseUrl is required" in result.stderr
+
+
+# --------------------------------------------------------------------------- two roles
+
+TWO_ROLES = (
+    "--set",
+    "secrets.migrationDatabaseUrl=postgresql://owner:pw@db:5432/modelgate",
+    "--set",
+    "migrations.appRole=modelgate_app",
+)
+
+
+def test_the_migration_job_alone_connects_as_the_schema_owner(helm):
+    docs = render(helm, *MANAGED_SECRET, *TWO_ROLES)
+    secrets = kinds(docs, "Secret")
+    owner_secret = secrets[f"{RELEASE}-modelgate-migrate"]
+    assert owner_secret["stringData"] == {
+        "MODELGATE_DATABASE_URL": "postgresql://owner:pw@db:5432/modelgate"
+    }
+    # Made before the job, like the main Secret.
+    assert int(owner_secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < 0
+    pods_secret = secrets[f"{RELEASE}-modelgate-env"]
+    assert "owner" not in json.dumps(pods_secret)
+    job = container(docs, "migrate")
+    entries = {e["name"]: e for e in job["env"]}
+    assert entries["MODELGATE_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+        "name": f"{RELEASE}-modelgate-migrate",
+        "key": "MODELGATE_DATABASE_URL",
+    }
+    assert entries["MODELGATE_DATABASE_APP_ROLE"]["value"] == "modelgate_app"
+    # No long-running pod can read the owner's URL.
+    for name in ("api", "worker", "beat"):
+        assert f"{RELEASE}-modelgate-migrate" not in json.dumps(container(docs, name))
+        assert "MODELGATE_DATABASE_APP_ROLE" not in env_of(container(docs, name))
+    for version in KUBERNETES_VERSIONS:
+        for doc in docs:
+            if not doc["apiVersion"].startswith("monitoring.coreos.com/"):
+                kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_an_existing_migration_secret_is_named_not_made(helm):
+    docs = render(
+        helm,
+        "--set",
+        "secrets.existingMigrationSecret=modelgate-owner",
+        "--set",
+        "migrations.appRole=modelgate_app",
+    )
+    assert kinds(docs, "Secret") == {}
+    entries = {e["name"]: e for e in container(docs, "migrate")["env"]}
+    assert entries["MODELGATE_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == (
+        "modelgate-owner"
+    )
+
+
+def test_one_url_for_both_stays_the_default(default):
+    assert "MODELGATE_DATABASE_URL" not in env_of(container(default, "migrate"))
+
+
+def test_a_migration_url_needs_the_app_role_it_grants(helm):
+    result = run_helm(
+        helm,
+        "template",
+        RELEASE,
+        str(CHART),
+        "--set",
+        "secrets.migrationDatabaseUrl=postgresql://owner:pw@db/modelgate",
+    )
+    assert result.returncode != 0
+    assert "migrations.appRole is required" in result.stderr
+
+
+def test_the_audit_signing_key_goes_in_the_charts_secret(helm):
+    pem = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n"
+    docs = render(helm, *MANAGED_SECRET, "--set-string", f"secrets.auditSigningKey={pem}")
+    (secret,) = kinds(docs, "Secret").values()
+    assert secret["stringData"]["MODELGATE_AUDIT_SIGNING_KEY"] == pem
 
 
 # --------------------------------------------------------------------------- pods

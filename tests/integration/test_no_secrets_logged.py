@@ -8,11 +8,13 @@ import base64
 
 import requests
 
+from registry.domain import checkpoints
 from tests.conftest import OPEN_POLICIES
 from tests.helpers import Receiver, clean_env, free_port, served
 
 BOOTSTRAP = "bootstrap-secret-token-0123456789"  # noqa: S105 - a throwaway server's
 SECRET_KEY = "the-service-secret-key-0123456789"  # noqa: S105 - a throwaway server's
+AUDIT_KEY = checkpoints.new_private_pem()
 
 
 def test_secrets_never_reach_the_logs(tmp_path):
@@ -25,8 +27,10 @@ def test_secrets_never_reach_the_logs(tmp_path):
         MODELGATE_LOG_LEVEL="DEBUG",
         MODELGATE_LOG_FORMAT="json",
         MODELGATE_WEBHOOK_ALLOW_LOOPBACK="true",
+        MODELGATE_AUDIT_SIGNING_KEY=AUDIT_KEY,
     )
-    secrets = [BOOTSTRAP, SECRET_KEY]
+    # The signing key's material: the base64 line between the PEM armour.
+    secrets = [BOOTSTRAP, SECRET_KEY, AUDIT_KEY.splitlines()[1]]
     with Receiver() as receiver, served(free_port(), env, tmp_path, log) as base:
         admin = requests.Session()
         admin.headers["Authorization"] = f"Bearer {BOOTSTRAP}"
@@ -81,6 +85,7 @@ def test_secrets_never_reach_the_logs(tmp_path):
         admin.delete(f"{base}/api/v1/tokens/{token_id['id']}")
         assert user.get(f"{base}/api/v1/models").status_code == 401
         receiver.wait_for(1, timeout=30)  # model.created was signed and sent meanwhile
+        assert admin.get(f"{base}/api/v1/audit/checkpoint").status_code == 200  # signed
         ledger = admin.get(f"{base}/api/v1/audit/export", params={"format": "ndjson"}).text
 
     written = log.read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 import sqlalchemy as sa
@@ -221,3 +222,96 @@ def test_the_sweep_finds_what_was_never_sent_and_what_is_due(app, registry):
         ).scalar()
         assert count == 1
         db.session.rollback()
+
+
+# --------------------------------------------------------------------------- audit checkpoints
+
+
+def verify_with_the_public_key_alone(checkpoint, jwks):
+    """What a receiver does with nothing but the published key: check the DSSE signature."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    [jwk] = [k for k in jwks["keys"] if k["kid"] == checkpoint["key_id"]]
+    key = Ed25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(jwk["x"] + "=="))
+    envelope = checkpoint["envelope"]
+    payload = base64.b64decode(envelope["payload"])
+    kind = envelope["payloadType"].encode()
+    key.verify(
+        base64.b64decode(checkpoint["signature"]),
+        b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload),
+    )
+    return json.loads(payload)
+
+
+def test_a_checkpoint_is_delivered_to_those_who_name_it_and_verifies_with_the_key_alone(
+    app, client, registry, receiver
+):
+    from registry.background import publish_checkpoint
+
+    named = subscribe(registry, receiver.url, events=["audit.checkpoint"])
+    everything = subscribe(registry, receiver.url, events=["*"])
+    registry.create_model("fraud")
+    head = registry.get("/api/v1/audit/verify").get_json()
+
+    with app.app_context():
+        published = publish_checkpoint(app)
+    assert (published.seq, published.hash) == (head["head_seq"], head["head_hash"])
+    (pending,) = [d for d in log(registry, named["id"]) if d["event"] == "audit.checkpoint"]
+    assert all(d["event"] != "audit.checkpoint" for d in log(registry, everything["id"]))
+
+    assert send(app, pending["id"]).state == "delivered"
+    (request,) = receiver.wait_for(1)
+    body = standardwebhooks.Webhook(named["secret"]).verify(request["body"], request["headers"])
+    assert body["type"] == "audit.checkpoint"
+    checkpoint = body["data"]["checkpoint"]
+    assert (checkpoint["seq"], checkpoint["hash"]) == (head["head_seq"], head["head_hash"])
+    jwks = client.get("/api/v1/audit/checkpoint-keys").get_json()  # public: no token
+    statement = verify_with_the_public_key_alone(checkpoint, jwks)
+    assert statement["subject"][0]["digest"]["sha256"] == head["head_hash"]
+    # The event names the head before it; the ledger verifies with it, and counts it.
+    result = registry.post("/api/v1/audit/verify", checkpoint, expect=200).get_json()
+    assert result["ok"] is True, result
+    assert result["checkpoints_checked"] == 1
+    assert result["head_seq"] == checkpoint["seq"] + 1
+
+
+def test_a_checkpoint_is_published_only_when_something_was_recorded(app, registry):
+    from registry.domain import checkpoints
+
+    keyring = app.extensions[checkpoints.EXTENSION]
+    registry.create_model("fraud")
+    with app.app_context():
+        first = checkpoints.publish(db.session, keyring, min_interval=0)
+        db.session.commit()
+        assert first is not None
+        assert checkpoints.publish(db.session, keyring, min_interval=0) is None  # unmoved
+        db.session.commit()
+    registry.create_model("churn")
+    with app.app_context():
+        # Another process published a moment ago: this one leaves it.
+        assert checkpoints.publish(db.session, keyring, min_interval=3600) is None
+        second = checkpoints.publish(db.session, keyring, min_interval=0)
+        db.session.commit()
+    assert second.seq == first.seq + 2  # the first checkpoint's event, then churn
+
+
+def test_a_rewrite_before_a_recorded_checkpoint_fails_plain_verify(app, committed, registry):
+    """Checkpoints kept in the ledger itself: re-hashing history under one is caught even
+    without a saved copy (a rewriter cannot re-sign it without the key)."""
+    from registry.background import publish_checkpoint
+    from tests.integration.api.test_checkpoints import rewrite
+
+    registry.create_model("fraud")
+    registry.put("/api/v1/models/fraud/tags/team", {"value": "risk"})
+    with app.app_context():
+        published = publish_checkpoint(app)
+    registry.put("/api/v1/models/fraud/tags/team", {"value": "fraud"})
+    assert registry.get("/api/v1/audit/verify").get_json()["ok"] is True
+    rewrite(app, published.seq, actor="user:somebody-else")
+
+    result = registry.get("/api/v1/audit/verify").get_json()
+    assert result["first_bad_seq"] is None  # the chain was recomputed...
+    assert result["ok"] is False  # ...but the checkpoint inside it no longer matches
+    assert [p["kind"] for p in result["problems"]] == ["checkpoint_mismatch"]

@@ -26,7 +26,7 @@ from registry.domain import identity
 from registry.domain.principal import system
 from registry.extensions import db
 from registry.orm import WebhookDelivery
-from tests.conftest import OPEN_POLICIES, REDIS_URL, SECRET, make_app, require_service
+from tests.conftest import AUDIT_KEY, OPEN_POLICIES, REDIS_URL, SECRET, make_app, require_service
 from tests.helpers import MODELGATE, Receiver, RegistryClient, clean_env, free_port, served
 
 pytestmark = pytest.mark.postgres
@@ -49,6 +49,7 @@ class Installation:
         self.prefix = f"mgtest-{uuid.uuid4().hex[:8]}:"
         self.workdir = workdir
         self.processes: list[subprocess.Popen[str]] = []
+        self.extra_env: dict[str, str] = {}
         self.app = make_app(
             database_url,
             REDIS_URL=redis_url,
@@ -67,7 +68,9 @@ class Installation:
             MODELGATE_REDIS_KEY_PREFIX=self.prefix,
             MODELGATE_SECRET_KEY=SECRET,  # the same key seals and opens webhook secrets
             MODELGATE_POLICY_PATH=OPEN_POLICIES,
+            MODELGATE_AUDIT_SIGNING_KEY=AUDIT_KEY,
             **{f"MODELGATE_{k}": v for k, v in FAST.items()},
+            **self.extra_env,
         )
 
     def start(self, command: str, *args: str) -> subprocess.Popen[str]:
@@ -338,3 +341,55 @@ def test_the_embedded_default_delivers_without_redis(tmp_path):
         ]
         for r in requests_:
             standardwebhooks.Webhook(hook["secret"]).verify(r["body"], r["headers"])
+
+
+def test_beat_publishes_signed_checkpoints_that_a_worker_delivers(installation):
+    from tests.integration.test_webhook_delivery import verify_with_the_public_key_alone
+
+    installation.extra_env["MODELGATE_AUDIT_CHECKPOINT_SECONDS"] = "1"
+    with Receiver() as receiver:
+        hook = installation.admin.post(
+            "/api/v1/webhooks", {"url": receiver.url, "events": ["audit.*"]}, expect=201
+        ).get_json()
+        promote(installation.admin)
+        installation.start("worker", "--concurrency", "1")
+        installation.start("beat")
+
+        request = receiver.wait_for(1, timeout=40)[0]
+        body = standardwebhooks.Webhook(hook["secret"]).verify(request["body"], request["headers"])
+        assert body["type"] == "audit.checkpoint"
+        jwks = installation.admin.get("/api/v1/audit/checkpoint-keys").get_json()
+        verify_with_the_public_key_alone(body["data"]["checkpoint"], jwks)
+        result = installation.admin.post(
+            "/api/v1/audit/verify", body["data"]["checkpoint"], expect=200
+        ).get_json()
+        assert result["ok"] is True, result
+
+
+def test_the_embedded_default_publishes_checkpoints_without_redis(tmp_path):
+    from tests.integration.test_webhook_delivery import verify_with_the_public_key_alone
+
+    token = "bootstrap-admin-token-for-tests"
+    env = clean_env(
+        MODELGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'registry.db'}",
+        MODELGATE_BOOTSTRAP_TOKEN=token,
+        MODELGATE_POLICY_PATH=OPEN_POLICIES,
+        MODELGATE_AUDIT_CHECKPOINT_SECONDS="1",
+        **{f"MODELGATE_{k}": v for k, v in FAST.items()},
+    )
+    import requests
+
+    with Receiver() as receiver, served(free_port(), env, tmp_path, tmp_path / "serve.log") as base:
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {token}"
+        hook = session.post(
+            f"{base}/api/v1/webhooks", json={"url": receiver.url, "events": ["audit.checkpoint"]}
+        ).json()
+        assert session.post(f"{base}/api/v1/models", json={"name": "fraud"}).status_code == 201
+
+        request = receiver.wait_for(1, timeout=30)[0]
+        body = standardwebhooks.Webhook(hook["secret"]).verify(request["body"], request["headers"])
+        jwks = requests.get(f"{base}/api/v1/audit/checkpoint-keys", timeout=10).json()
+        verify_with_the_public_key_alone(body["data"]["checkpoint"], jwks)
+    # The embedded default's key lives beside its database, readable by its owner alone.
+    assert (tmp_path / "registry.audit.key").stat().st_mode & 0o777 == 0o600

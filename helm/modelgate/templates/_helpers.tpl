@@ -85,6 +85,9 @@ MODELGATE_METRICS_TOKEN: {{ . | quote }}
 {{- with $s.webhookEncryptionKey }}
 MODELGATE_WEBHOOK_ENCRYPTION_KEY: {{ . | quote }}
 {{- end }}
+{{- with $s.auditSigningKey }}
+MODELGATE_AUDIT_SIGNING_KEY: {{ . | quote }}
+{{- end }}
 {{- with $s.oidc.issuer }}
 MODELGATE_OIDC_ISSUER: {{ . | quote }}
 {{- end }}
@@ -96,6 +99,37 @@ MODELGATE_OIDC_JWKS_URL: {{ . | quote }}
 {{- end }}
 {{- range $name, $value := $s.extra }}
 {{ $name }}: {{ $value | quote }}
+{{- end }}
+{{- end -}}
+
+{{/*
+The migration job's own database URL, of the role that owns the schema: in a Secret the
+pods never read, so the service itself cannot lift the audit ledger's guard. Empty: the
+job uses the pods' URL (one role for both).
+*/}}
+{{- define "modelgate.migrationSecretName" -}}
+{{- if .Values.secrets.existingMigrationSecret -}}
+{{- .Values.secrets.existingMigrationSecret -}}
+{{- else if .Values.secrets.migrationDatabaseUrl -}}
+{{- printf "%s-migrate" (include "modelgate.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Entries the migration job adds to its env (they win over the Secret's). */}}
+{{- define "modelgate.migrationEnv" -}}
+{{- with include "modelgate.migrationSecretName" . }}
+{{- if not $.Values.migrations.appRole }}
+{{- fail "migrations.appRole is required with a migration URL: the job grants that role the service's privileges" }}
+{{- end }}
+- name: MODELGATE_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: MODELGATE_DATABASE_URL
+{{- end }}
+{{- with .Values.migrations.appRole }}
+- name: MODELGATE_DATABASE_APP_ROLE
+  value: {{ . | quote }}
 {{- end }}
 {{- end -}}
 

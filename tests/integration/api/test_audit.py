@@ -53,6 +53,7 @@ EXPECTED_EVENTS = {
     ("post", "/api/v1/transition-requests/{request_id}/reject"): ["transition_request.rejected"],
     ("post", "/api/v1/transition-requests/{request_id}/cancel"): ["transition_request.cancelled"],
     ("post", "/api/v1/policies/evaluate"): None,  # a dry run
+    ("post", "/api/v1/audit/verify"): None,  # reads the ledger against a checkpoint
     ("post", "/api/v1/tokens"): ["token.created"],
     ("delete", "/api/v1/tokens/{token_id}"): ["token.revoked"],
     ("post", "/api/v1/tokens/{token_id}/approve"): ["token.approved"],
@@ -471,3 +472,125 @@ def test_the_cli_verifies_and_exports(tmp_path):
     )
     assert broken.returncode == 1
     assert "BROKEN at seq 3" in broken.stderr
+
+
+# --------------------------------------------------------------------------- cross-checks
+
+
+def test_verify_reports_the_head(history):
+    result = history.get("/api/v1/audit/verify").get_json()
+    newest = history.get("/api/v1/audit?max_results=1000").get_json()["events"][-1]
+    assert (result["head_seq"], result["head_hash"]) == (newest["seq"], newest["hash"])
+    assert result["problems"] == []
+
+
+def test_verify_finds_nothing_wrong_in_a_real_history(history, use_policies, as_role):
+    """Renames, deletions, re-creations, archiving and governed requests all replay to
+    exactly the registry's state: no false alarm."""
+    use_policies(DEFAULT_POLICIES)
+    carol, erin = as_role("approver", name="carol"), as_role("approver", name="erin")
+    history.transition("fraud", 3, "Staging")
+    pending = as_role("contributor", name="alice").transition("fraud", 3, "Production")
+    carol.post(f"/api/v1/transition-requests/{pending['id']}/approve", {}, expect=200)
+    erin.post(f"/api/v1/transition-requests/{pending['id']}/approve", {}, expect=200)
+    history.patch("/api/v1/models/fraud", {"new_name": "fraud-v2"})
+    history.delete("/api/v1/models/churn/versions/1", expect=204)
+    history.delete("/api/v1/models/churn", expect=204)
+    history.create_model("churn")
+    history.create_version("churn")
+    result = history.get("/api/v1/audit/verify").get_json()
+    assert result["ok"] is True, result["problems"]
+
+
+def _pending_production_request(history, use_policies, as_role):
+    use_policies(DEFAULT_POLICIES)
+    history.transition("fraud", 3, "Staging")
+    request = as_role("contributor", name="alice").transition("fraud", 3, "Production")
+    as_role("approver", name="carol").post(
+        f"/api/v1/transition-requests/{request['id']}/approve", {}, expect=200
+    )
+    return request
+
+
+def _kinds(result):
+    return {p["kind"] for p in result["problems"]}
+
+
+def test_verify_finds_an_approval_written_behind_the_ledgers_back(
+    app, committed, history, use_policies, as_role
+):
+    request = _pending_production_request(history, use_policies, as_role)
+    tamper(
+        app,
+        "INSERT INTO approvals (request_id, by, at) VALUES (:id, 'user:mallory', :at)",
+        id=request["id"],
+        at=audit.utcnow(),
+    )
+    result = history.get("/api/v1/audit/verify").get_json()
+    assert result["ok"] is False
+    assert result["first_bad_seq"] is None  # the chain itself is intact
+    [problem] = result["problems"]
+    assert problem["kind"] == "approval_not_in_ledger"
+    assert problem["request_id"] == request["id"]
+    assert "user:mallory" in problem["message"]
+
+
+def test_verify_finds_a_stage_set_by_hand(app, committed, history):
+    tamper(
+        app,
+        "UPDATE model_versions SET stage = 'Production' WHERE version = 3 AND model_id = "
+        "(SELECT id FROM registered_models WHERE name = 'fraud')",
+    )
+    result = history.get("/api/v1/audit/verify").get_json()
+    assert result["ok"] is False
+    [problem] = result["problems"]
+    assert (problem["kind"], problem["model"], problem["version"]) == ("stage_mismatch", "fraud", 3)
+    assert "is in Production" in problem["message"]
+    assert "says None" in problem["message"]
+
+
+def test_verify_finds_a_request_applied_by_hand(app, committed, history, use_policies, as_role):
+    """One approval of two, then the request marked applied and the version moved in the
+    tables: the ledger never saw the application, nor enough approvals."""
+    request = _pending_production_request(history, use_policies, as_role)
+    tamper(app, "UPDATE transition_requests SET state = 'applied' WHERE id = :id", id=request["id"])
+    tamper(
+        app,
+        "UPDATE model_versions SET stage = 'Production' WHERE version = 3 AND model_id = "
+        "(SELECT id FROM registered_models WHERE name = 'fraud')",
+    )
+    result = history.get("/api/v1/audit/verify").get_json()
+    assert result["ok"] is False
+    assert _kinds(result) == {"applied_not_in_ledger", "stage_mismatch"}
+
+
+def test_verify_finds_an_approval_removed_from_the_tables(
+    app, committed, history, use_policies, as_role
+):
+    request = _pending_production_request(history, use_policies, as_role)
+    tamper(app, "DELETE FROM approvals WHERE request_id = :id", id=request["id"])
+    result = history.get("/api/v1/audit/verify").get_json()
+    assert _kinds(result) == {"approval_missing"}
+
+
+def test_the_cli_reports_mismatches_and_exits_1(app, committed, history):
+    """`modelgate audit verify` reads the same database and says what disagrees."""
+    import subprocess
+
+    from tests.helpers import MODELGATE, clean_env
+
+    tamper(
+        app,
+        "UPDATE model_versions SET stage = 'Staging' WHERE version = 3 AND model_id = "
+        "(SELECT id FROM registered_models WHERE name = 'fraud')",
+    )
+    result = subprocess.run(  # noqa: S603 - our own CLI
+        [MODELGATE, "audit", "verify"],
+        env=clean_env(MODELGATE_DATABASE_URL=app.config["DATABASE_URL"], MODELGATE_SECRET_KEY="x"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "MISMATCH (stage_mismatch)" in result.stderr
+    assert "head seq" in result.stdout

@@ -166,6 +166,12 @@ SAMPLES: dict[tuple[str, str], Any] = {
     ("get", "/api/v1/audit"): lambda w: ("/api/v1/audit", None),
     ("get", "/api/v1/audit/export"): lambda w: ("/api/v1/audit/export?format=csv", None),
     ("get", "/api/v1/audit/verify"): lambda w: ("/api/v1/audit/verify", None),
+    ("post", "/api/v1/audit/verify"): lambda w: (
+        "/api/v1/audit/verify",
+        {"seq": 1, "hash": "0" * 64, "at": "2026-01-01T00:00:00Z", "key_id": "k", "signature": "s"},
+    ),
+    ("get", "/api/v1/audit/checkpoint"): lambda w: ("/api/v1/audit/checkpoint", None),
+    ("get", "/api/v1/audit/checkpoint-keys"): lambda w: ("/api/v1/audit/checkpoint-keys", None),
     ("get", "/api/v1/models/{name}/stage-history"): lambda w: (
         "/api/v1/models/fraud/stage-history",
         None,
