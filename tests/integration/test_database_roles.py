@@ -74,7 +74,7 @@ def two_roles(roles, scratch_postgres_database) -> dict[str, str]:
             MODELGATE_DATABASE_URL=urls["owner"],
             MODELGATE_SECRET_KEY=SECRET,
             MODELGATE_DATABASE_APP_ROLE=roles["app"],
-            MODELGATE_BOOTSTRAP_TOKEN="bootstrap-token-for-role-tests",
+            MODELGATE_BOOTSTRAP_TOKEN="bootstrap-token-for-role-tests-0123456789",
         ),
         capture_output=True,
         text=True,

@@ -522,7 +522,8 @@ def test_verify_finds_an_approval_written_behind_the_ledgers_back(
     request = _pending_production_request(history, use_policies, as_role)
     tamper(
         app,
-        "INSERT INTO approvals (request_id, by, at) VALUES (:id, 'user:mallory', :at)",
+        "INSERT INTO approvals (request_id, by, person, at) "
+        "VALUES (:id, 'user:mallory', 'user:mallory', :at)",
         id=request["id"],
         at=audit.utcnow(),
     )
