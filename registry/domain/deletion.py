@@ -57,6 +57,7 @@ def delete_version(
         raise Conflict(
             f"Model version {name!r} version {version} is in {row.stage}; archive it before "
             "deleting it.",
+            reason="serving",
             stage=row.stage,
         )
     removed = _announce_removals(session, principal, model, [row], "version deleted")
@@ -98,6 +99,7 @@ def delete_model(
         listed = ", ".join(f"version {v.version} ({v.stage})" for v in active)
         raise Conflict(
             f"Registered model {name!r} still serves {listed}; archive those versions first.",
+            reason="serving",
             active_versions=[{"version": v.version, "stage": v.stage} for v in active],
         )
     _announce_removals(session, principal, model, rows, "model deleted")

@@ -79,6 +79,7 @@ GOVERNANCE_REASONS = frozenset(
         "not_pending",
         "already_approved",
         "stage_moved",
+        "serving",  # deleting or renaming what serves: only a governed archive takes it away
     }
 )
 

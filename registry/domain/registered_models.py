@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from registry.domain import globs, permissions, policy, readmodels, search, tagging, validation
 from registry.domain.errors import (
     AlreadyExists,
+    Conflict,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -225,6 +226,28 @@ def _rename(session: Session, principal: Principal, model: RegisteredModel, new_
     ).scalar_one_or_none()
     if clash is not None:
         raise _exists(new_name, clash)
+    # Pipelines resolve models:/NAME/Production by name: renaming a model that serves would
+    # let one admin move an approved version under another name (or vacate a name for one),
+    # changing what that name delivers without any approval. Taking a version out of
+    # Production is governed, so renaming waits for it, as deleting does.
+    serving = (
+        session.execute(
+            sa.select(ModelVersion.version).where(
+                ModelVersion.model_id == model.id, ModelVersion.stage == Stage.PRODUCTION.value
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if serving:
+        listed = ", ".join(str(v) for v in serving)
+        raise Conflict(
+            f"Registered model {model.name!r} serves version {listed} in Production; a model "
+            "that serves cannot be renamed (pipelines resolve it by name). Archive it first, "
+            "through a transition request.",
+            reason="serving",
+            production_versions=list(serving),
+        )
     from registry.domain import artifacts  # it locks models through this module
 
     old = model.name

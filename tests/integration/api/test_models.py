@@ -196,3 +196,19 @@ def test_single_resources_carry_an_etag_that_if_match_checks(registry):
     assert fresh != etag
     registry.delete("/api/v1/models/m", headers={"If-Match": etag}, expect=412)
     registry.delete("/api/v1/models/m", headers={"If-Match": fresh}, expect=204)
+
+
+def test_a_model_serving_in_production_cannot_be_renamed(registry):
+    """One admin could otherwise change what models:/NAME/Production delivers with no approval:
+    move a serving model off its name, or an approved one onto it."""
+    registry.create_model("fraud")
+    registry.create_version("fraud")
+    registry.transition("fraud", 1, "Production")
+    response = registry.patch("/api/v1/models/fraud", {"new_name": "fraud-old"}, expect=409)
+    assert error_code(response) == "CONFLICT"
+    assert response.get_json()["details"]["production_versions"] == [1]
+    assert registry.get("/api/v1/resolve?uri=models:/fraud/Production").get_json()["version"] == 1
+    (refusal,) = registry.get("/api/v1/audit?event=transition.refused").get_json()["events"]
+    assert (refusal["model"], refusal["data"]["reason"]) == ("fraud", "serving")
+    registry.transition("fraud", 1, "Archived")  # governed: then the name may change
+    assert registry.patch("/api/v1/models/fraud", {"new_name": "fraud-old"}).status_code == 200

@@ -331,3 +331,17 @@ def test_mlflow_calls_record_the_native_events(app, mlflow_api):
             "transition_request.applied",
             "model_version.alias_set",
         ]
+
+
+def test_a_model_serving_in_production_cannot_be_renamed_through_mlflow(mlflow_api):
+    mlflow_api.model("fraud")
+    mlflow_api.version("fraud")
+    mlflow_api.post(
+        "model-versions/transition-stage", name="fraud", version="1", stage="Production"
+    )
+    assert (
+        mlflow_api.error("POST", "registered-models/rename", 409, name="fraud", new_name="x")
+        == "RESOURCE_CONFLICT"
+    )
+    model = mlflow_api.get("registered-models/get", name="fraud")["registered_model"]
+    assert model["name"] == "fraud"
