@@ -128,6 +128,9 @@ def make_app(url: str, **overrides: Any) -> Any:
         "POLICY_PATH": OPEN_POLICIES,
         "AUTH_CACHE_SECONDS": 0,  # tests roll back tokens and bindings; nothing may linger
         "RATE_LIMIT": "",  # the limiter's own tests turn it on
+        # Webhook tests subscribe real receivers on 127.0.0.1 (over http); the address and
+        # scheme rules have tests of their own, with the defaults.
+        "WEBHOOK_ALLOW_LOOPBACK": True,
     }
     settings.update(overrides)
     return create_app(settings)
