@@ -145,8 +145,15 @@ def policies() -> None:
 
 @policies.command("check")
 @click.argument("path", required=False, type=click.Path(exists=True))
-def policies_check(path: str | None) -> None:
-    """Validate policy files (PATH, or MODELGATE_POLICY_PATH, or ./policies) and list them."""
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit status 1) when the set leaves something ungoverned, as well as when "
+    "it is invalid: for CI on a policies repository.",
+)
+def policies_check(path: str | None, strict: bool) -> None:
+    """Validate policy files (PATH, or MODELGATE_POLICY_PATH, or ./policies), list them, and
+    warn of what they leave ungoverned."""
     try:
         loaded = policy_files.load(path or _settings()["POLICY_PATH"])
     except PolicyError as exc:
@@ -161,7 +168,26 @@ def policies_check(path: str | None) -> None:
             f"{item.name:<28} into {scope:<28} models {item.models:<16} "
             f"approvals {item.min_approvals}  ({item.source})"
         )
-    click.echo(f"{len(loaded.policies)} policies OK, digest {loaded.digest[:12]}")
+    for rule in loaded.alias_rules:
+        if rule.free:
+            what = "free for any contributor"
+        else:
+            roles = "/".join(sorted(r.value for r in rule.roles)) if rule.roles else "contributors"
+            where = f" onto {rule.require_stage.value} only" if rule.require_stage else ""
+            what = f"moved by {roles}{where}"
+        click.echo(
+            f"{rule.name:<28} alias {rule.alias:<22} models {rule.models:<16} {what}  "
+            f"({rule.source})"
+        )
+    click.echo(
+        f"{len(loaded.policies)} policies and {len(loaded.alias_rules)} alias rules OK, "
+        f"digest {loaded.digest[:12]}"
+    )
+    warnings = loaded.alias_warnings()
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if strict and warnings:
+        sys.exit(1)
 
 
 @main.group("audit")

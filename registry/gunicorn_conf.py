@@ -110,15 +110,19 @@ logger_class = Logger
 
 def on_starting(server: Any) -> None:
     """Before the first worker: start the metrics directory empty (a restarted container
-    keeps its emptyDir, and the last run's counts must not be added to this one's), and
-    record the policy set in force in the audit ledger if it changed."""
+    keeps its emptyDir, and the last run's counts must not be added to this one's), record
+    the policy set in force in the audit ledger if it changed, and warn of what it leaves
+    ungoverned."""
     for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
         stale.unlink()
     from registry.domain import policy_files
-    from registry.startup import record_policies
+    from registry.startup import record_policies, warn_about_policies
 
     settings = _config.load()
-    record_policies(settings["DATABASE_URL"], policy_files.load(settings["POLICY_PATH"]))
+    _observability.configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    loaded = policy_files.load(settings["POLICY_PATH"])
+    warn_about_policies(loaded)
+    record_policies(settings["DATABASE_URL"], loaded)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -1,4 +1,5 @@
-"""What a starting service does once, before it serves: record the policy set in force.
+"""What a starting service does once, before it serves: record the policy set in force, and
+say what it leaves ungoverned.
 
 Called by ``modelgate serve`` and by the gunicorn configuration, never by create_app (which
 must not need a database). Replicas starting together record a change once: the domain
@@ -30,3 +31,10 @@ def record_policies(database_url: str, policies: PolicySet) -> None:
         log.warning("could not record the policy set: %s", exc)
     finally:
         engine.dispose()
+
+
+def warn_about_policies(policies: PolicySet) -> None:
+    """Log, as warnings, what the policy set leaves any contributor free to change (aliases
+    that deploy pipelines would follow without an approval)."""
+    for warning in policies.alias_warnings():
+        log.warning("policies: %s", warning)

@@ -30,6 +30,7 @@ class Policies(MethodView):
         """The policies in force
 
         As loaded at start-up, with the files they came from and a digest of their contents.
+        `warnings` says what the set leaves ungoverned (aliases any contributor may move).
         """
         loaded = policies()
         return answer(
@@ -38,6 +39,7 @@ class Policies(MethodView):
                 "files": list(loaded.files),
                 "policies": [p.summary() for p in loaded.policies],
                 "aliases": [r.summary() for r in loaded.alias_rules],
+                "warnings": loaded.alias_warnings(),
             },
             etag=True,
         )

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from registry.domain import globs, permissions, policy, readmodels, search, tagging, validation
 from registry.domain.errors import (
     AlreadyExists,
+    Conflict,
     InvalidArgument,
     NotFound,
     PermissionDenied,
@@ -207,6 +208,7 @@ def update_model(
             data={"description": {"before": before, "after": description}},
         )
     if new_name is not None and new_name != model.name:
+        _refuse_renaming_what_serves(session, model)
         _rename(session, principal, model, new_name)
     session.flush()
     return readmodels.model_info(session, model.id)
@@ -214,6 +216,28 @@ def update_model(
 
 def rename_model(session: Session, principal: Principal, name: str, new_name: str) -> ModelInfo:
     return update_model(session, principal, name, new_name=new_name)
+
+
+def _refuse_renaming_what_serves(session: Session, model: RegisteredModel) -> None:
+    """A rename changes what two names resolve to: models:/OLD/Production stops answering and
+    models:/NEW/Production (and @aliases) starts answering with versions approved under the
+    old name, all by one admin. So, as for deletion, a model with a version in Staging or
+    Production is not renamed: archive those first (which takes the policy's approvals)."""
+    serving = session.execute(
+        sa.select(ModelVersion.version, ModelVersion.stage)
+        .where(
+            ModelVersion.model_id == model.id,
+            ModelVersion.stage.in_([Stage.STAGING.value, Stage.PRODUCTION.value]),
+        )
+        .order_by(ModelVersion.version)
+    ).all()
+    if serving:
+        listed = ", ".join(f"version {v} ({stage})" for v, stage in serving)
+        raise Conflict(
+            f"Registered model {model.name!r} serves {listed}; renaming it would change what "
+            "both names resolve to without an approval. Archive those versions first.",
+            active_versions=[{"version": v, "stage": stage} for v, stage in serving],
+        )
 
 
 def _rename(session: Session, principal: Principal, model: RegisteredModel, new_name: str) -> None:
@@ -402,7 +426,7 @@ def delete_alias(
     clients expect) a change of nothing."""
     alias = validation.alias(alias)
     permissions.require(principal, Action.WRITE, name)
-    _guard_alias(principal, policies, name, alias)
+    rule = _guard_alias(principal, policies, name, alias)
     model = lock_model(session, name)
     _check(session, model, precondition)
     row = session.get(ModelAlias, (model.id, alias))
@@ -410,6 +434,8 @@ def delete_alias(
         return readmodels.model_info(session, model.id)
     if row is None:
         raise NotFound(f"Registered model {name!r} has no alias {alias!r}.")
+    if rule is not None and rule.require_stage is not None:
+        _refuse_removing_while_serving(session, model, row, rule, rule.require_stage)
     now = utcnow()
     _touch_version(session, model.id, row.version, now)
     session.delete(row)
@@ -426,6 +452,32 @@ def delete_alias(
     return readmodels.model_info(session, model.id)
 
 
+def _refuse_removing_while_serving(
+    session: Session, model: RegisteredModel, row: ModelAlias, rule: AliasRule, stage: Stage
+) -> None:
+    """An alias bound to a stage, on a version still in it, leaves with the version (a
+    transition, with the policy's approvals), never on one person's word: every pipeline
+    resolving it would stop, as taking the version out of the stage would stop them."""
+    current = session.execute(
+        sa.select(ModelVersion.stage).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == row.version
+        )
+    ).scalar_one()
+    if current != stage.value:
+        return  # it names a version outside its stage (imported, or set before the rule)
+    check = {
+        "check": "alias_bound_to_stage",
+        "rule": rule.name,
+        "alias": row.alias,
+        "version": row.version,
+        "stage": stage.value,
+        "message": f"Alias {row.alias!r} follows version {row.version} in {stage.value} "
+        f"(rule {rule.name!r}); it leaves when that version leaves {stage.value}, through a "
+        "transition request and its approvals, not on its own.",
+    }
+    raise PolicyViolation(check["message"], failed_checks=[check])
+
+
 def release_stage_bound_aliases(
     session: Session,
     principal: Principal,
@@ -433,9 +485,14 @@ def release_stage_bound_aliases(
     model: RegisteredModel,
     version: int,
     left_stage: Stage,
+    *,
+    successor: int | None = None,
+    request_id: int | None = None,
 ) -> None:
-    """A version left ``left_stage``: remove its aliases whose rule binds them to that stage,
-    so a protected alias never points at a version outside the stage it promises."""
+    """A version left ``left_stage``: its aliases whose rule binds them to that stage move to
+    ``successor`` (the version that replaced it there, admitted by its own approvals) or,
+    without one, are removed; a protected alias never points at a version outside the stage
+    it promises, and pipelines following it keep following what the stage serves."""
     rows = (
         session.execute(
             sa.select(ModelAlias).where(
@@ -448,6 +505,26 @@ def release_stage_bound_aliases(
     for row in rows:
         rule = policies.alias_rule(model.name, row.alias)
         if rule is None or rule.require_stage is not left_stage:
+            continue
+        if successor is not None:
+            row.version, row.updated_at = successor, utcnow()
+            session.flush()
+            record(
+                session,
+                EventType.ALIAS_SET,
+                principal,
+                model=model.name,
+                version=successor,
+                data={
+                    "alias": row.alias,
+                    "version": successor,
+                    "previous_version": version,
+                    "rule": rule.name,
+                    "request_id": request_id,
+                    "reason": f"version {successor} replaced version {version} in "
+                    f"{left_stage.value}",
+                },
+            )
             continue
         session.delete(row)
         session.flush()

@@ -134,3 +134,9 @@ class PolicySetOut(ma.Schema):
     files = fields.List(fields.String())
     policies = fields.List(fields.Dict())
     aliases = fields.List(fields.Dict(), metadata={"description": "Alias rules."})
+    warnings = fields.List(
+        fields.String(),
+        metadata={
+            "description": "What the set leaves ungoverned, e.g. aliases any contributor may move."
+        },
+    )
