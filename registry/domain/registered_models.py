@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -541,6 +542,38 @@ def release_stage_bound_aliases(
                 "reason": f"version left {left_stage.value}",
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StrayAlias:
+    model: str
+    alias: str
+    version: int
+    stage: str
+    rule: str
+    required_stage: str
+
+
+def aliases_outside_their_rules(session: Session, policies: PolicySet) -> list[StrayAlias]:
+    """Aliases naming a version outside the stage their rule binds them to: set before the
+    rule existed, or imported as the source had them."""
+    rows = session.execute(
+        sa.select(RegisteredModel.name, ModelAlias.alias, ModelAlias.version, ModelVersion.stage)
+        .join(ModelAlias, ModelAlias.model_id == RegisteredModel.id)
+        .join(
+            ModelVersion,
+            (ModelVersion.model_id == ModelAlias.model_id)
+            & (ModelVersion.version == ModelAlias.version),
+        )
+        .order_by(RegisteredModel.name, ModelAlias.alias)
+    ).all()
+    stray = []
+    for name, alias, version, stage in rows:
+        rule = policies.alias_rule(name, alias)
+        bound = rule.require_stage if rule is not None else None
+        if rule is not None and bound is not None and bound.value != stage:
+            stray.append(StrayAlias(name, alias, version, stage, rule.name, bound.value))
+    return stray
 
 
 def _touch_version(session: Session, model_id: int, version: int, now: Any) -> None:

@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import ROOT
 from tests.helpers import MODELGATE, clean_env, free_port, served, wait_until_up
@@ -119,3 +120,28 @@ def test_serve_warns_at_start_of_aliases_any_contributor_may_move(tmp_path):
     with served(free_port(), clean_env(), quiet, quiet / "server.log"):
         pass
     assert "models:/NAME@ALIAS" not in (quiet / "server.log").read_text()
+
+
+def test_serve_warns_of_aliases_left_outside_their_rules(tmp_path):
+    """An alias set before the default rules bound aliases to Production keeps resolving;
+    start-up says so, naming it, rather than breaking the pipelines that follow it."""
+    token = "mgt_cli-stray-alias-admin-token-0123456789"
+    env = clean_env(
+        MODELGATE_BOOTSTRAP_TOKEN=token,
+        MODELGATE_POLICY_PATH=str(ROOT / "policies" / "examples" / "open.yaml"),
+    )
+    with served(free_port(), env, tmp_path, tmp_path / "before.log") as url:
+        headers = {"Authorization": f"Bearer {token}"}
+        for method, path, body in (
+            ("POST", "/api/v1/models", {"name": "fraud"}),
+            ("POST", "/api/v1/models/fraud/versions", {"source": "s3://m/1"}),
+            ("PUT", "/api/v1/models/fraud/aliases/champion", {"version": 1}),
+        ):
+            answer = requests.request(method, url + path, json=body, headers=headers, timeout=30)
+            assert answer.status_code < 300, answer.text
+    del env["MODELGATE_POLICY_PATH"]  # the shipped defaults
+    with served(free_port(), env, tmp_path, tmp_path / "after.log"):
+        pass
+    log = (tmp_path / "after.log").read_text()
+    assert "alias 'champion' of 'fraud' names version 1 (None), outside rule" in log
+    assert "'aliases-follow-production' (Production only)" in log
