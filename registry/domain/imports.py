@@ -259,7 +259,8 @@ class _Importer:
             created_by=item.user_id or None,
             created_at=item.created_at or self.now,
             updated_at=item.updated_at or self.now,
-            last_version=max((v.version for v in item.versions), default=0),
+            # Governed, its versions come in one by one as new ones (add_version counts them).
+            last_version=0 if governed else max((v.version for v in item.versions), default=0),
             tags=[RegisteredModelTag(key=k, value=v) for k, v in item.tags.items()],
         )
         self.session.add(model)
@@ -271,14 +272,13 @@ class _Importer:
             original=_original(item.created_at, item.updated_at, item.user_id),
         )
         if governed:
-            records = {
-                v.version: self.add_version(model, dataclasses.replace(v, stage=Stage.NONE.value))
-                for v in item.versions
-            }
-            records[MODEL_ITSELF] = self.save(MODEL_ITSELF, {**item.state(), "aliases": {}}, None)
+            # Its versions are all new since the trust point: sync takes them from here.
+            base = self.save(MODEL_ITSELF, {**item.state(), "aliases": {}}, None)
             self.session.flush()
-            self.sync(model, records)
-            self.outcome.action = "held" if self.outcome.held else "created"
+            self.sync(model, {MODEL_ITSELF: base})
+            self.outcome.action = (
+                "conflict" if self.outcome.conflicts else "held" if self.outcome.held else "created"
+            )
             return
         for version in item.versions:
             self.add_version(model, version)
@@ -382,7 +382,7 @@ class _Importer:
                     "used that number (for a version since deleted)"
                 )
             else:
-                self.add_version(model, version)
+                self.add_new_version(model, version, ours)
         self.session.flush()
         listed = {v.version for v in item.versions}
         for number in sorted(set(records) - listed - {MODEL_ITSELF}):
@@ -392,6 +392,20 @@ class _Importer:
                 f"version {number} is gone from the source; Modelgate keeps it, no longer synced"
             )
         self.sync_model(model, base_model)
+
+    def add_new_version(
+        self, model: RegisteredModel, item: SourceVersion, ours: dict[int, ModelVersion]
+    ) -> None:
+        """A version registered at the source since the last run arrives in None; the stage
+        it holds there is a move like any other (a request, or held back), never a way in."""
+        record = self.add_version(model, dataclasses.replace(item, stage=Stage.NONE.value))
+        self.session.flush()
+        ours[item.version] = self.session.execute(
+            sa.select(ModelVersion).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == item.version
+            )
+        ).scalar_one()
+        self.sync_version(model, item, record, ours)
 
     def sync_version(
         self,

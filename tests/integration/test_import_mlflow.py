@@ -417,6 +417,8 @@ def test_a_stage_move_at_the_source_becomes_a_request_under_the_policy(
     source.stage(name, 2, "Production")  # at the source: straight in, archiving nothing
     source.stage(name, 1, "Archived")
     source.alias(name, "champion", 2)
+    source.version(name)  # a new version, put straight into Production there
+    source.stage(name, 3, "Production")
     synced = target.run(
         "--from", source.url, "--token", SOURCE_TOKEN, "--filter", name, "--sync", expect=3
     )
@@ -426,6 +428,8 @@ def test_a_stage_move_at_the_source_becomes_a_request_under_the_policy(
 
     found = target.versions(name)
     assert (found[1].stage, found[2].stage) == ("Production", "Staging")  # nothing applied
+    assert found[3].stage == "None"  # a new version arrives in None, never in Production
+    assert "version 3: moved to Production at the source; not requested here" in synced
     assert target.model(name).aliases == {"champion": 1}
     filed = {r.version: r for r in pending_requests(target, name)}
     promotion = filed[2]
