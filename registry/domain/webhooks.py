@@ -162,9 +162,9 @@ def _check_url(url: object, reach: Reach) -> str:
     text = validation.optional_text(url, "url", MAX_URL)
     try:
         parts = urlsplit(text or "")
-        host = parts.hostname
-    except ValueError:  # an unbalanced "[" in the host, say
-        host = None
+        host, _ = parts.hostname, parts.port  # the sender reads both
+    except ValueError:  # an unbalanced "[" in the host, a port out of range
+        raise InvalidArgument("url must be an http(s) URL with a host.", field="url") from None
     if parts.scheme not in ("http", "https") or not host:
         raise InvalidArgument("url must be an http(s) URL with a host.", field="url")
     if parts.username or parts.password:
