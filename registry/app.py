@@ -22,6 +22,7 @@ from registry import (
     refusals,
     ui,
 )
+from registry.api.http import use_json_provider
 from registry.domain import artifacts, checkpoints, events, policy_files
 from registry.extensions import db, migrate
 
@@ -52,7 +53,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
         JSON_SORT_KEYS=False,
     )
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    use_json_provider(app)
 
     db.init_app(app)
     with app.app_context():

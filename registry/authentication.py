@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import json
 import logging
 import threading
 import time
@@ -35,8 +34,8 @@ from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy.orm import Session
 
-from registry.domain import identity
-from registry.domain.errors import Unauthenticated
+from registry.domain import identity, validation
+from registry.domain.errors import InvalidArgument, Unauthenticated
 from registry.domain.principal import Principal
 from registry.orm import ApiToken
 from registry.orm.base import utcnow
@@ -53,15 +52,16 @@ def looks_like_jwt(token: str) -> bool:
     if len(parts) != 3:
         return False
     try:
-        header = json.loads(base64.urlsafe_b64decode(parts[0] + "=" * (-len(parts[0]) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        header = _header(token)
+    except (ValueError, binascii.Error, UnicodeDecodeError, InvalidArgument):
         return False
     return isinstance(header, dict) and "alg" in header
 
 
 def _header(token: str) -> dict[str, Any]:
     segment = token.split(".", 1)[0]
-    return json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    return validation.json_document(raw, what="The token's header")
 
 
 # --------------------------------------------------------------------------- OIDC
@@ -142,7 +142,7 @@ class OidcVerifier:
         """The token's claims, or Unauthenticated saying exactly what is wrong with it."""
         try:
             header = _header(token)
-        except (ValueError, binascii.Error, UnicodeDecodeError):
+        except (ValueError, binascii.Error, UnicodeDecodeError, InvalidArgument):
             raise Unauthenticated("The bearer token is not a well-formed JWT.") from None
         alg = header.get("alg")
         if alg not in self.settings.algorithms:

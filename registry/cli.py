@@ -203,8 +203,15 @@ def policies() -> None:
 
 @policies.command("check")
 @click.argument("path", required=False, type=click.Path(exists=True))
-def policies_check(path: str | None) -> None:
-    """Validate policy files (PATH, or MODELGATE_POLICY_PATH, or ./policies) and list them."""
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit status 1) when the set leaves something ungoverned, as well as when "
+    "it is invalid: for CI on a policies repository.",
+)
+def policies_check(path: str | None, strict: bool) -> None:
+    """Validate policy files (PATH, or MODELGATE_POLICY_PATH, or ./policies), list them, and
+    warn of what they leave ungoverned."""
     try:
         loaded = policy_files.load(path or _settings()["POLICY_PATH"])
     except PolicyError as exc:
@@ -219,7 +226,26 @@ def policies_check(path: str | None) -> None:
             f"{item.name:<28} into {scope:<28} models {item.models:<16} "
             f"approvals {item.min_approvals}  ({item.source})"
         )
-    click.echo(f"{len(loaded.policies)} policies OK, digest {loaded.digest[:12]}")
+    for rule in loaded.alias_rules:
+        if rule.free:
+            what = "free for any contributor"
+        else:
+            roles = "/".join(sorted(r.value for r in rule.roles)) if rule.roles else "contributors"
+            where = f" onto {rule.require_stage.value} only" if rule.require_stage else ""
+            what = f"moved by {roles}{where}"
+        click.echo(
+            f"{rule.name:<28} alias {rule.alias:<22} models {rule.models:<16} {what}  "
+            f"({rule.source})"
+        )
+    click.echo(
+        f"{len(loaded.policies)} policies and {len(loaded.alias_rules)} alias rules OK, "
+        f"digest {loaded.digest[:12]}"
+    )
+    warnings = loaded.alias_warnings()
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if strict and warnings:
+        sys.exit(1)
 
 
 @main.group("audit")
@@ -590,8 +616,18 @@ def import_group() -> None:
 @click.option(
     "--sync",
     is_flag=True,
-    help="Also bring over what changed at the source since the last run (conflicts are "
-    "reported, never overwritten).",
+    help="Also bring over what changed at the source since the last run: new versions, "
+    "tags, descriptions (conflicts are reported, never overwritten). Stage and alias moves "
+    "there are never applied as they are: see --source-moves.",
+)
+@click.option(
+    "--source-moves",
+    type=click.Choice(["request", "skip"]),
+    default="request",
+    show_default=True,
+    help="With --sync, what a stage moved at the source becomes: a transition request under "
+    "the policy here (filed by system:import, which approves nothing), or only a line in "
+    "the report. Aliases move only where the alias rules let any contributor move them.",
 )
 @click.option(
     "--concurrency",
@@ -615,15 +651,18 @@ def import_mlflow(
     glob: str | None,
     dry_run: bool,
     sync: bool,
+    source_moves: str,
     concurrency: int,
     retries: int,
 ) -> None:
     """Import registered models, versions (numbers kept), stages, aliases and tags.
 
-    Stages and aliases are reproduced as they are, without approvals, each change recorded as
-    an `import` audit event; policies apply from then on. Safe to repeat: a second run changes
-    nothing. Exit status: 0 done, 1 some model failed (or the source could not be read),
-    3 conflicts were reported (and left alone).
+    The first import of a model reproduces its stages and aliases as they are, without
+    approvals, each change recorded as an `import` audit event; policies apply from then on:
+    with --sync, a stage moved at the source becomes a transition request here, and a model
+    new at the source comes in with its versions in None. Safe to repeat: a second run
+    changes nothing. Exit status: 0 done, 1 some model failed (or the source could not be
+    read), 3 conflicts were reported or moves at the source held back (left for a person).
     """
     from registry.importing import run
     from registry.importing.mlflow_source import MlflowSource, SourceError
@@ -643,13 +682,17 @@ def import_mlflow(
         raise click.ClickException(exc.message) from None
     started = time.monotonic()
     with _registry() as session, _import_progress(dry_run) as report:
+        from flask import current_app
+
         try:
             summary = run.run(
                 session,
                 system("import"),
                 source,
+                policies=current_app.extensions["modelgate.policies"],
                 glob=glob,
                 sync=sync,
+                source_moves=source_moves,
                 dry_run=dry_run,
                 concurrency=concurrency,
                 report=report,
@@ -659,7 +702,7 @@ def import_mlflow(
     _print_summary(summary, source.url, dry_run, time.monotonic() - started)
     if summary.errors:
         sys.exit(1)
-    if summary.conflicts:
+    if summary.conflicts or summary.held_moves:
         sys.exit(3)
 
 
@@ -673,10 +716,10 @@ def _import_progress(dry_run: bool) -> Iterator[Any]:
         if outcome.changes:
             text += (
                 f" ({outcome.versions} versions, {outcome.stages} stages, "
-                f"{outcome.aliases} aliases, {outcome.tags} tags, "
-                f"{outcome.descriptions} descriptions)"
+                f"{outcome.requests} requests, {outcome.aliases} aliases, "
+                f"{outcome.tags} tags, {outcome.descriptions} descriptions)"
             )
-        details = [*outcome.conflicts, *outcome.notes]
+        details = [*outcome.conflicts, *outcome.held, *outcome.notes]
         if outcome.error:
             details.insert(0, outcome.error)
         return text + "".join(f"\n  - {d}" for d in details)
@@ -695,7 +738,7 @@ def _import_progress(dry_run: bool) -> Iterator[Any]:
 
         def report(outcome: Any) -> None:
             progress.update(task, advance=1, description=outcome.model)
-            if outcome.conflicts or outcome.error or outcome.notes:
+            if outcome.conflicts or outcome.error or outcome.notes or outcome.held:
                 progress.console.print(line(outcome), markup=False, highlight=False)
 
         yield report
@@ -707,10 +750,16 @@ def _print_summary(summary: Any, url: str, dry_run: bool, seconds: float) -> Non
         f"{verb} from {url}: {summary.models} models ({summary.created} new, "
         f"{summary.updated} updated, {summary.unchanged} unchanged), {summary.versions} "
         f"versions, {summary.aliases} aliases, {summary.stages} stage changes, "
-        f"{summary.tags} tag changes, {summary.descriptions} descriptions; "
-        f"{summary.skipped} skipped, {summary.conflicts} conflicts, {summary.errors} errors "
-        f"in {seconds:.1f} s."
+        f"{summary.requests} requests filed, {summary.tags} tag changes, "
+        f"{summary.descriptions} descriptions; {summary.skipped} skipped, "
+        f"{summary.held_moves} source moves held back, {summary.conflicts} conflicts, "
+        f"{summary.errors} errors in {seconds:.1f} s."
     )
+    if summary.requests:
+        click.echo(
+            f"{summary.requests} transition request(s) filed by system:import wait for "
+            "approvers: GET /api/v1/transition-requests?state=pending"
+        )
     if summary.models == 0:
         click.echo("No model matched; nothing changed.")
     elif summary.unchanged == summary.models:

@@ -360,6 +360,13 @@ SETTINGS: tuple[Setting, ...] = (
         False,
         "Deliver to private-network addresses (receivers inside your own network).",
     ),
+    Setting(
+        "WEBHOOK_ALLOW_HTTP",
+        _bool,
+        False,
+        "Deliver over plain http:// to receivers off this machine. Unset: https:// only "
+        "(http:// to loopback when WEBHOOK_ALLOW_LOOPBACK is set).",
+    ),
     Setting("WEBHOOK_TIMEOUT_SECONDS", _float, 10.0, "Read timeout of one delivery attempt."),
     Setting(
         "WEBHOOK_RETRY_SCHEDULE",

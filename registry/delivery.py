@@ -2,9 +2,11 @@
 
 The target is checked on the address actually connected to: the host is resolved once,
 every address it resolves to must be allowed (by default no loopback, private, link-local,
-metadata, multicast or reserved address: a webhook is how an outsider with an admin token
-would otherwise probe the cluster), and the connection is made to that checked address
-while TLS still verifies the certificate for the host name. Redirects are not followed
+metadata, multicast or reserved address, nor one smuggled inside an IPv6 address: a
+webhook is how an outsider with an admin token would otherwise probe the cluster; see
+:mod:`registry.domain.destinations`), plain http only reaches this machine unless allowed,
+and the connection is made to that checked address while TLS still verifies the
+certificate for the host name. Redirects are not followed
 and the response is read only up to a cap.
 """
 
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import ipaddress
 import logging
 import socket
 import threading
@@ -25,42 +26,22 @@ import urllib3
 from sqlalchemy.orm import Session
 
 from registry.domain import webhooks
+from registry.domain.destinations import Reach
 from registry.domain.webhooks import Claim, Outcome, Result, SecretBox
 
 log = logging.getLogger("modelgate.webhooks")
 
-# Cloud instance-metadata endpoints, refused even where private ranges are allowed.
-METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")}
-
 
 @dataclass(frozen=True)
-class Target:
-    """Where a subscriber may be: the address rules and the HTTP timeouts."""
+class Target(Reach):
+    """Where a subscriber may be (the address and scheme rules) and the HTTP timeouts."""
 
-    allow_loopback: bool = False
-    allow_private: bool = False
     timeout: float = 10.0
 
     @property
     def lease(self) -> dt.timedelta:
         """How long a claim holds: one whole attempt (bounded by ``timeout``) and slack."""
         return dt.timedelta(seconds=2 * self.timeout + 10)
-
-    def refuses(self, address: str) -> str | None:
-        ip = ipaddress.ip_address(address)
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        if ip in METADATA:
-            return "a cloud metadata address"
-        if ip.is_loopback:
-            return None if self.allow_loopback else "a loopback address"
-        if ip.is_link_local:
-            return "a link-local address"
-        if ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-            return "a reserved address"
-        if ip.is_private or not ip.is_global:
-            return None if self.allow_private else "a private address"
-        return None
 
 
 def send(url: str, body: str, headers: dict[str, str], target: Target) -> Result:
@@ -79,6 +60,9 @@ def send(url: str, body: str, headers: dict[str, str], target: Target) -> Result
             return Result(
                 error=f"refused: {host!r} resolves to {address}, {reason}", retryable=False
             )
+    reason = target.refuses_plain_http(parts.scheme, addresses)
+    if reason is not None:
+        return Result(error=f"refused: {reason}", retryable=False)
     address = addresses[0]
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     # ``total`` bounds the whole attempt, so a receiver that answers byte by byte cannot hold

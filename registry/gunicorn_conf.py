@@ -126,19 +126,24 @@ logger_class = Logger
 def on_starting(server: Any) -> None:
     """Before the first worker: start the metrics directory empty (a restarted container
     keeps its emptyDir, and the last run's counts must not be added to this one's), record
-    the policy set in force in the audit ledger if it changed, and bring the artifact store
-    up to date (files of an earlier release's layout, digests of older versions)."""
+    the policy set in force in the audit ledger if it changed, warn of what it leaves
+    ungoverned, and bring the artifact store up to date (files of an earlier release's
+    layout, digests of older versions)."""
     for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
         stale.unlink()
     from registry.domain import policy_files
     from registry.startup import (
         record_policies,
         upgrade_artifact_store,
+        warn_about_policies,
         warn_without_checkpoint_key,
     )
 
     settings = _config.load()
-    record_policies(settings["DATABASE_URL"], policy_files.load(settings["POLICY_PATH"]))
+    _observability.configure_logging(settings["LOG_LEVEL"], settings["LOG_FORMAT"])
+    loaded = policy_files.load(settings["POLICY_PATH"])
+    warn_about_policies(loaded)
+    record_policies(settings["DATABASE_URL"], loaded)
     upgrade_artifact_store(settings["DATABASE_URL"], settings["ARTIFACT_ROOT"])
     warn_without_checkpoint_key(settings)
 

@@ -97,6 +97,7 @@ def init_app(app: Flask) -> None:
         target=Target(
             allow_loopback=config["WEBHOOK_ALLOW_LOOPBACK"],
             allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
+            allow_http=config["WEBHOOK_ALLOW_HTTP"],
             timeout=config["WEBHOOK_TIMEOUT_SECONDS"],
         ),
         schedule=tuple(config["WEBHOOK_RETRY_SCHEDULE"]),

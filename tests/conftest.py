@@ -135,6 +135,9 @@ def make_app(url: str, **overrides: Any) -> Any:
         # Session-wide apps see every test's bad tokens from one address; the limit on
         # failed authentications has tests of its own (test_auth_failures.py).
         "AUTH_FAILURE_LIMIT": "",
+        # Webhook tests subscribe real receivers on 127.0.0.1 (over http); the address and
+        # scheme rules have tests of their own, with the defaults.
+        "WEBHOOK_ALLOW_LOOPBACK": True,
     }
     settings.update(overrides)
     return create_app(settings)

@@ -3,26 +3,58 @@
 from __future__ import annotations
 
 import hashlib
+import json as stdlib_json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 import flask_smorest
 import marshmallow as ma
-from flask import Response, current_app, json, request
-from webargs.flaskparser import FlaskParser
+from flask import Flask, Response, current_app, json, request
+from flask.json.provider import DefaultJSONProvider
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import IntegerConverter
 
+from registry.domain import validation
 from registry.domain.errors import InvalidArgument, PreconditionFailed
 from registry.domain.pagination import PageTokens
 from registry.domain.policy import PolicySet
 from registry.domain.validation import MAX_ROW_ID
 
 
+def parse_body(raw: str | bytes, load: Callable[[Any], Any] = stdlib_json.loads) -> Any:
+    """A request body decoded by ``load``, refused (InvalidArgument) when it nests too deep:
+    every layer reads JSON bodies through this (see :func:`validation.json_document`)."""
+    return validation.json_document(raw, load, what="The request body")
+
+
+class BodyParser(FlaskParser):  # type: ignore[misc]
+    """webargs' Flask parser, reading JSON bodies through :func:`parse_body`."""
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            return core.missing
+        return parse_body(req.get_data(cache=True), core.parse_json)
+
+
+class JSONProvider(DefaultJSONProvider):
+    """Flask's own ``request.get_json`` reads through :func:`parse_body` too."""
+
+    def loads(self, s: str | bytes, **kwargs: Any) -> Any:
+        return parse_body(s, lambda raw: stdlib_json.loads(raw, **kwargs))
+
+
+def use_json_provider(app: Flask) -> None:
+    app.json = JSONProvider(app)
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+
+
 class Blueprint(flask_smorest.Blueprint):  # type: ignore[misc]
     """smorest's Blueprint with a strict parser: an unknown query parameter is an error, not
-    silently ignored, so a typo (``?fliter=``) cannot quietly widen a listing."""
+    silently ignored, so a typo (``?fliter=``) cannot quietly widen a listing. Bodies are read
+    with a depth limit (:func:`parse_body`)."""
 
-    ARGUMENTS_PARSER = FlaskParser(unknown=ma.RAISE)
+    ARGUMENTS_PARSER = BodyParser(unknown=ma.RAISE)
 
 
 class RowIdConverter(IntegerConverter):  # type: ignore[misc]

@@ -30,6 +30,7 @@ class Policies(MethodView):
         """The policies in force
 
         As loaded at start-up, with the files they came from and a digest of their contents.
+        `warnings` says what the set leaves ungoverned (aliases any contributor may move).
         """
         loaded = policies()
         return answer(
@@ -39,6 +40,7 @@ class Policies(MethodView):
                 "policies": [p.summary() for p in loaded.policies],
                 "aliases": [r.summary() for r in loaded.alias_rules],
                 "tokens": loaded.tokens.summary(),
+                "warnings": loaded.alias_warnings(),
             },
             etag=True,
         )

@@ -52,8 +52,9 @@ class Webhooks(MethodView):
         are signed as Standard Webhooks specifies (`webhook-id`, `webhook-timestamp`,
         `webhook-signature`).
         """
+        hooks = outbox.runtime()
         info = webhooks.create_webhook(
-            db.session, current_principal(), outbox.runtime().box, **body
+            db.session, current_principal(), hooks.box, reach=hooks.target, **body
         )
         db.session.commit()
         return single(WebhookOut(), info, 201)
@@ -74,7 +75,9 @@ class Webhook(MethodView):
     @blp.response(200, WebhookOut)
     def patch(self, body: dict[str, Any], webhook_id: int) -> Response:
         """Change a subscription; `active: true` re-enables one that was disabled"""
-        info = webhooks.update_webhook(db.session, current_principal(), webhook_id, **body)
+        info = webhooks.update_webhook(
+            db.session, current_principal(), webhook_id, reach=outbox.runtime().target, **body
+        )
         db.session.commit()
         return single(WebhookOut(), info)
 

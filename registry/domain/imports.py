@@ -1,11 +1,20 @@
-"""Importing another registry's models as they are: numbers, stages, aliases and tags kept.
+"""Importing another registry's models: numbers, stages, aliases and tags kept, then governed.
 
-An import is not a sequence of ordinary changes. Versions keep their numbers (gaps included),
-and stages and aliases are set as the source has them, without transition requests or
-approvals: the source's history is what it is, and policies apply from then on. Each change
-is recorded as one ``import`` event naming the source, the equivalent ordinary event
-(``change``) and the original times and user, so the ledger says plainly what came from
-elsewhere.
+The first import of a model is not a sequence of ordinary changes. Versions keep their
+numbers (gaps included), and stages and aliases are set as the source has them, without
+transition requests or approvals: the source's history is what it is (migration day is the
+trust point), and policies apply from then on. Each change is recorded as one ``import``
+event naming the source, the equivalent ordinary event (``change``) and the original times
+and user, so the ledger says plainly what came from elsewhere.
+
+From then on (``sync``) the source is no authority over what serves. New versions, tags and
+descriptions come over as before, but a stage moved at the source becomes a transition
+request here, filed under the policy in force by a principal that may approve nothing
+(``system:import`` as a contributor), and an alias moved there is moved here only as the
+alias rules let any contributor move it; otherwise (or with ``source_moves="skip"``) the
+move is reported and held back. A model that appears at the source after the first run
+comes in the same way: its versions in None, their stages as requests. Whoever still writes
+to the old registry therefore moves nothing that the approvals here would not.
 
 What was imported is remembered per source, model and version (``ImportRecord``). Each field
 is then judged three ways: as last imported (base), as the source has it now (theirs) and as
@@ -18,6 +27,7 @@ Nothing here commits: the caller commits each model's changes and events togethe
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,10 +35,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.domain import tagging, validation
-from registry.domain.errors import InvalidArgument
+from registry.domain import registered_models, tagging, transitions, validation
+from registry.domain.errors import Conflict, DomainError, InvalidArgument
 from registry.domain.events import EventType, record
-from registry.domain.principal import Principal
+from registry.domain.policy import PolicySet
+from registry.domain.principal import Grant, Principal, Role
 from registry.domain.registered_models import touch
 from registry.domain.stages import Stage
 from registry.orm import (
@@ -42,6 +53,7 @@ from registry.orm.base import utcnow
 from registry.orm.imports import MODEL_ITSELF, ImportRecord
 
 STATUSES = frozenset({"READY", "PENDING_REGISTRATION", "FAILED_REGISTRATION"})
+SOURCE_MOVES = ("request", "skip")  # what a stage or alias moved at the source becomes
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,19 +111,29 @@ class Outcome:
     """What importing one model did (or, in a dry run, would do)."""
 
     model: str
-    action: str = "unchanged"  # created | updated | unchanged | skipped | conflict | failed
+    # created | updated | unchanged | skipped | held | conflict | failed
+    action: str = "unchanged"
     versions: int = 0  # versions created
-    stages: int = 0  # stage changes brought over
+    stages: int = 0  # stage changes made (as they are, or by a policy needing no approval)
+    requests: int = 0  # transition requests filed for moves at the source, now pending
     aliases: int = 0  # aliases set, moved or removed
     tags: int = 0  # tags set or removed
     descriptions: int = 0
     conflicts: list[str] = field(default_factory=list)
+    held: list[str] = field(default_factory=list)  # moves at the source not made here
     notes: list[str] = field(default_factory=list)
     error: str | None = None
 
     @property
     def changes(self) -> int:
-        return self.versions + self.stages + self.aliases + self.tags + self.descriptions
+        return (
+            self.versions
+            + self.stages
+            + self.requests
+            + self.aliases
+            + self.tags
+            + self.descriptions
+        )
 
 
 # --------------------------------------------------------------------------- validation
@@ -166,14 +188,32 @@ def check_model(item: SourceModel) -> SourceModel:
 # --------------------------------------------------------------------------- the import
 
 
+def requester(principal: Principal) -> Principal:
+    """The importer as it acts under governance: the same identity, a contributor's rights
+    only, so its requests need the policy's approvers and its approval never counts."""
+    return Principal(
+        subject=principal.subject, kind=principal.kind, grants=(Grant(Role.CONTRIBUTOR),)
+    )
+
+
 class _Importer:
     """One model's import, inside the caller's transaction."""
 
     def __init__(
-        self, session: Session, principal: Principal, source: str, item: SourceModel, now: Any
+        self,
+        session: Session,
+        principal: Principal,
+        source: str,
+        item: SourceModel,
+        now: Any,
+        policies: PolicySet,
+        source_moves: str,
     ) -> None:
         self.session = session
         self.principal = principal
+        self.governed = requester(principal)
+        self.policies = policies
+        self.source_moves = source_moves
         self.source = source
         self.item = item
         self.now = now
@@ -189,23 +229,28 @@ class _Importer:
             data={"change": change, "imported_from": self.source, **data},
         )
 
-    def save(self, version: int, state: dict[str, Any], existing: ImportRecord | None) -> None:
+    def save(
+        self, version: int, state: dict[str, Any], existing: ImportRecord | None
+    ) -> ImportRecord:
         if existing is None:
-            self.session.add(
-                ImportRecord(
-                    source=self.source,
-                    model=self.item.name,
-                    version=version,
-                    state=state,
-                    imported_at=self.now,
-                )
+            existing = ImportRecord(
+                source=self.source,
+                model=self.item.name,
+                version=version,
+                state=state,
+                imported_at=self.now,
             )
+            self.session.add(existing)
         elif existing.state != state:
             existing.state, existing.imported_at = state, self.now
+        return existing
 
     # -- first import -----------------------------------------------------------------
 
-    def create(self) -> None:
+    def create(self, *, governed: bool = False) -> None:
+        """The model as the source has it; ``governed``: its versions in None and without
+        aliases, then its stages and aliases brought over as a sync would (requests, and the
+        alias rules), since this is no longer the trust point of a first import."""
         item = self.item
         model = RegisteredModel(
             name=item.name,
@@ -214,7 +259,8 @@ class _Importer:
             created_by=item.user_id or None,
             created_at=item.created_at or self.now,
             updated_at=item.updated_at or self.now,
-            last_version=max((v.version for v in item.versions), default=0),
+            # Governed, its versions come in one by one as new ones (add_version counts them).
+            last_version=0 if governed else max((v.version for v in item.versions), default=0),
             tags=[RegisteredModelTag(key=k, value=v) for k, v in item.tags.items()],
         )
         self.session.add(model)
@@ -225,15 +271,36 @@ class _Importer:
             tags=item.tags,
             original=_original(item.created_at, item.updated_at, item.user_id),
         )
+        if governed:
+            # Its versions are all new since the trust point: sync takes them from here.
+            base = self.save(MODEL_ITSELF, {**item.state(), "aliases": {}}, None)
+            self.session.flush()
+            self.sync(model, {MODEL_ITSELF: base})
+            self.outcome.action = (
+                "conflict" if self.outcome.conflicts else "held" if self.outcome.held else "created"
+            )
+            return
         for version in item.versions:
             self.add_version(model, version)
         self.session.flush()
+        stages = {v.version: v.stage for v in item.versions}
         for alias, number in sorted(item.aliases.items()):
             self.set_alias(model, alias, number, None)
+            self.note_alias_outside_its_rule(alias, number, stages[number])
         self.save(MODEL_ITSELF, item.state(), None)
         self.outcome.action = "created"
 
-    def add_version(self, model: RegisteredModel, item: SourceVersion) -> None:
+    def note_alias_outside_its_rule(self, alias: str, number: int, stage: str) -> None:
+        rule = self.policies.alias_rule(self.item.name, alias)
+        if rule is None or rule.require_stage is None or rule.require_stage.value == stage:
+            return
+        self.outcome.notes.append(
+            f"alias {alias!r} names version {number} ({stage}), outside rule {rule.name!r} "
+            f"({rule.require_stage.value} only): imported as it is; from now on it moves "
+            "only as the rule allows"
+        )
+
+    def add_version(self, model: RegisteredModel, item: SourceVersion) -> ImportRecord:
         self.session.add(
             ModelVersion(
                 model_id=model.id,
@@ -264,8 +331,8 @@ class _Importer:
             status=item.status,
             original=_original(item.created_at, item.updated_at, item.user_id),
         )
-        self.save(item.version, item.state(), None)
         self.outcome.versions += 1
+        return self.save(item.version, item.state(), None)
 
     def set_alias(
         self, model: RegisteredModel, alias: str, number: int | None, previous: int | None
@@ -315,7 +382,7 @@ class _Importer:
                     "used that number (for a version since deleted)"
                 )
             else:
-                self.add_version(model, version)
+                self.add_new_version(model, version, ours)
         self.session.flush()
         listed = {v.version for v in item.versions}
         for number in sorted(set(records) - listed - {MODEL_ITSELF}):
@@ -325,6 +392,20 @@ class _Importer:
                 f"version {number} is gone from the source; Modelgate keeps it, no longer synced"
             )
         self.sync_model(model, base_model)
+
+    def add_new_version(
+        self, model: RegisteredModel, item: SourceVersion, ours: dict[int, ModelVersion]
+    ) -> None:
+        """A version registered at the source since the last run arrives in None; the stage
+        it holds there is a move like any other (a request, or held back), never a way in."""
+        record = self.add_version(model, dataclasses.replace(item, stage=Stage.NONE.value))
+        self.session.flush()
+        ours[item.version] = self.session.execute(
+            sa.select(ModelVersion).where(
+                ModelVersion.model_id == model.id, ModelVersion.version == item.version
+            )
+        ).scalar_one()
+        self.sync_version(model, item, record, ours)
 
     def sync_version(
         self,
@@ -363,16 +444,8 @@ class _Importer:
             self.conflict(f"{label}: the description changed on both sides")
             kept["description"] = base.get("description")
         stage = _merge(base.get("stage"), theirs["stage"], row.stage)
-        if stage == "apply":
-            self.event(
-                EventType.STAGE_CHANGED,
-                item.version,
-                from_stage=row.stage,
-                to_stage=item.stage,
-                original=_original(None, item.updated_at, None),
-            )
-            row.stage, row.exclusive = item.stage, False
-            self.outcome.stages += 1
+        if stage == "apply" and not self.request_move(model, row, item):
+            kept["stage"] = base.get("stage")  # held back: reported again until settled
         elif stage == "conflict":
             self.conflict(
                 f"{label}: the stage moved on both sides (source: {base.get('stage')} -> "
@@ -383,6 +456,83 @@ class _Importer:
             row.updated_at = self.now
             touch(model, self.now)
         self.save(item.version, kept, base_record)
+
+    def request_move(self, model: RegisteredModel, row: ModelVersion, item: SourceVersion) -> bool:
+        """A stage moved at the source: file the same move here as a transition request
+        under the policy, and say what became of it. False when it was held back (skipped,
+        or refused by the policy: a gate, a freeze, a move no policy allows)."""
+        label = f"version {item.version}: moved to {item.stage} at the source"
+        if self.source_moves == "skip":
+            self.outcome.held.append(f"{label}; skipped (--source-moves skip)")
+            return False
+        comment = (
+            f"Moved to {item.stage} at {self.source}; filed by `modelgate import mlflow "
+            "--sync`, which brings no stage over without this registry's approvals."
+        )
+        self.session.flush()
+        try:
+            with self.session.begin_nested():
+                filed = transitions.request_transition(
+                    self.session,
+                    self.governed,
+                    self.policies,
+                    model.name,
+                    row.version,
+                    to_stage=item.stage,
+                    comment=comment,
+                    now=self.now,
+                )
+        except Conflict as exc:
+            pending = exc.details.get("request_id")
+            if pending is None:
+                self.outcome.held.append(f"{label}; not requested here: {exc.message}")
+                return False
+            self.outcome.notes.append(f"{label}; request {pending} for it is already pending")
+            return True
+        except DomainError as exc:
+            self.outcome.held.append(f"{label}; not requested here: {exc.message}")
+            return False
+        if filed.state == "applied":
+            self.outcome.stages += 1
+            self.outcome.notes.append(
+                f"{label}; request {filed.id} applied at once (policy {filed.policy!r} "
+                "needs no approval)"
+            )
+        else:
+            self.outcome.requests += 1
+            self.outcome.notes.append(
+                f"{label}; request {filed.id} filed ({filed.state}, "
+                f"{filed.required_approvals} approvals needed)"
+            )
+        return True
+
+    def move_alias(self, model: RegisteredModel, alias: str, now: int | None) -> bool:
+        """An alias moved (or removed) at the source: the same here only as the alias rules
+        let any contributor do it (a free alias); otherwise held back, said why."""
+        label = (
+            f"alias {alias!r} moved to version {now} at the source"
+            if now is not None
+            else f"alias {alias!r} removed at the source"
+        )
+        if self.source_moves == "skip":
+            self.outcome.held.append(f"{label}; skipped (--source-moves skip)")
+            return False
+        self.session.flush()
+        try:
+            with self.session.begin_nested():
+                if now is None:
+                    registered_models.delete_alias(
+                        self.session, self.governed, model.name, alias, policies=self.policies
+                    )
+                else:
+                    registered_models.set_alias(
+                        self.session, self.governed, model.name, alias, now, policies=self.policies
+                    )
+        except DomainError as exc:
+            self.outcome.held.append(f"{label}; not moved here: {exc.message}")
+            return False
+        self.outcome.aliases += 1
+        return True
 
     def merge_tags(
         self,
@@ -467,7 +617,11 @@ class _Importer:
             elif verdict == "conflict":
                 verdict = f"alias {alias!r} moved on both sides"
             if verdict == "apply":
-                self.set_alias(model, alias, now, ours_aliases.get(alias))
+                if not self.move_alias(model, alias, now):
+                    if was is None:
+                        kept_aliases.pop(alias, None)
+                    else:
+                        kept_aliases[alias] = was
             elif verdict != "leave":
                 self.conflict(verdict)
                 if was is None:
@@ -535,18 +689,31 @@ def _model_tags(session: Session, model_id: int) -> list[RegisteredModelTag]:
 
 
 def import_model(
-    session: Session, principal: Principal, source: str, item: SourceModel, *, sync: bool
+    session: Session,
+    principal: Principal,
+    source: str,
+    item: SourceModel,
+    *,
+    sync: bool,
+    policies: PolicySet,
+    source_moves: str = "request",
 ) -> Outcome:
     """Import one model from ``source`` (its URL), or bring over its changes.
 
     A model never imported from this source is created with all its versions, stages, aliases
-    and tags, unless Modelgate already has a model of that name (a conflict). A model
-    imported before is left alone when nothing changed at the source; when something did,
-    it is "skipped" with a note unless ``sync`` is set, which brings the changes over and
-    reports conflicts. Bad data raises InvalidArgument, and the caller rolls the model back.
+    and tags as they are, unless Modelgate already has a model of that name (a conflict), or
+    this is a ``sync`` run: a model new at the source since is created governed (versions in
+    None, stages as requests). A model imported before is left alone when nothing changed at
+    the source; when something did, it is "skipped" with a note unless ``sync`` is set,
+    which brings the changes over, files the source's stage moves as transition requests
+    under ``policies`` (or, with ``source_moves="skip"``, holds them back), moves aliases as
+    a contributor may, and reports conflicts. Bad data raises InvalidArgument, and the
+    caller rolls the model back.
     """
+    if source_moves not in SOURCE_MOVES:
+        raise InvalidArgument(f"source_moves must be one of {', '.join(SOURCE_MOVES)}.")
     item = check_model(item)
-    importer = _Importer(session, principal, source, item, utcnow())
+    importer = _Importer(session, principal, source, item, utcnow(), policies, source_moves)
     outcome = importer.outcome
     records = {
         r.version: r
@@ -564,7 +731,7 @@ def import_model(
     ).scalar_one_or_none()
     if MODEL_ITSELF not in records:
         if model is None:
-            importer.create()
+            importer.create(governed=sync)
         else:
             importer.conflict(
                 f"Modelgate already has a model named {model.name!r} that was not imported "
@@ -582,6 +749,8 @@ def import_model(
     importer.sync(model, records)
     if outcome.conflicts:
         outcome.action = "conflict"
+    elif outcome.held:
+        outcome.action = "held"
     elif outcome.changes:
         outcome.action = "updated"
     return outcome

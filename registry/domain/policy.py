@@ -169,16 +169,28 @@ class Policy:
 
 @dataclass(frozen=True, slots=True)
 class AliasRule:
-    """Protects aliases matching ``alias`` on models matching ``models``: only holders of
+    """Governs aliases matching ``alias`` on models matching ``models``: only holders of
     ``roles`` may set, move or remove them, and (with ``require_stage``) they may point only
-    at a version in that stage, and leave it when it leaves the stage."""
+    at a version in that stage, follow the version that replaces it there, and leave with
+    it otherwise. A ``free`` rule says in so many words that any contributor may move them."""
 
     name: str
     alias: str
     models: str = "*"
     roles: frozenset[Role] | None = None
     require_stage: Stage | None = None
+    free: bool = False
     source: str = ""
+
+    @property
+    def governed(self) -> bool:
+        """Does moving the alias take more than a contributor: a stage it is bound to (whose
+        approvals admitted the version) or roles that exclude contributors?"""
+        if self.free:
+            return False
+        if self.require_stage is not None:
+            return True
+        return self.roles is not None and Role.CONTRIBUTOR not in self.roles
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -187,6 +199,7 @@ class AliasRule:
             "models": self.models,
             "roles": sorted(r.value for r in self.roles) if self.roles else None,
             "require_stage": self.require_stage.value if self.require_stage else None,
+            "free": self.free,
             "source": self.source,
         }
 
@@ -233,6 +246,26 @@ class PolicySet:
         return max(
             candidates, key=lambda r: (globs.specificity(r.models), globs.specificity(r.alias))
         )
+
+    def alias_warnings(self) -> list[str]:
+        """What the alias rules leave any contributor free to move, in words an operator can
+        act on: said at start-up, by `modelgate policies check` and GET /policies. A deploy
+        pipeline that resolves ``models:/NAME@ALIAS`` follows whoever may move the alias."""
+        warnings = []
+        if not any(r.models == "*" and r.alias == "*" for r in self.alias_rules):
+            warnings.append(
+                'No alias rule covers every alias of every model (alias: "*", models: "*"): '
+                "an alias no rule names may be set and moved by any contributor, and every "
+                "pipeline resolving models:/NAME@ALIAS follows it without an approval."
+            )
+        for rule in self.alias_rules:
+            if rule.alias == "*" and not rule.governed:
+                warnings.append(
+                    f"Alias rule {rule.name!r} ({rule.source}) leaves every alias of the "
+                    f"models matching {rule.models!r} free for any contributor: a pipeline "
+                    "resolving models:/NAME@ALIAS follows them without an approval."
+                )
+        return warnings
 
     def for_transition(self, model: str, from_stage: Stage, to_stage: Stage) -> Policy | None:
         """The policy governing a move of ``model`` from ``from_stage`` into ``to_stage``."""
@@ -410,7 +443,7 @@ def no_policy(model: str, from_stage: Stage, to_stage: Stage) -> Check:
 
 
 def may_move_alias(principal: Principal, rule: AliasRule, model: str) -> bool:
-    if rule.roles is None:
+    if rule.free or rule.roles is None:
         return True
     return any(
         g.role in rule.roles and globs.matches(g.model_pattern, model) for g in principal.grants

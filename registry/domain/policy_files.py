@@ -190,19 +190,10 @@ def parse_document(data: bytes, where: str = "<policy>") -> PolicySet:
             line = lines.line((*path, *exc.path))
             where_in = _path_text((*path, *exc.path), document)
             raise PolicyError(f"{where}:{line}: {where_in}{exc}") from None
-    rules = []
-    for index, raw in enumerate(document.get("aliases", [])):
-        source = f"{where}:{lines.line(('aliases', index))}"
-        rules.append(
-            AliasRule(
-                name=raw["name"],
-                alias=globs.validate(raw["alias"], "alias"),
-                models=globs.validate(raw.get("models", "*"), "models"),
-                roles=frozenset(Role(r) for r in raw["roles"]) if "roles" in raw else None,
-                require_stage=Stage(raw["require_stage"]) if "require_stage" in raw else None,
-                source=source,
-            )
-        )
+    rules = [
+        _alias_rule(raw, f"{where}:{lines.line(('aliases', index))}")
+        for index, raw in enumerate(document.get("aliases", []))
+    ]
     token_rules = TokenRules()
     if "tokens" in document:
         token_rules = TokenRules(
@@ -212,6 +203,31 @@ def parse_document(data: bytes, where: str = "<policy>") -> PolicySet:
             source=f"{where}:{lines.line(('tokens',))}",
         )
     return PolicySet(tuple(policies), alias_rules=tuple(rules), tokens=token_rules)
+
+
+def _alias_rule(raw: dict[str, Any], source: str) -> AliasRule:
+    """One alias rule. Freeing aliases is said in so many words (``free: true``), never left
+    to a rule that happens to name no roles and no stage."""
+    free = raw.get("free", False)
+    governs = "roles" in raw or "require_stage" in raw
+    if free and governs:
+        raise PolicyError(
+            f"{source}: alias rule {raw['name']!r}: a free rule names no roles or require_stage"
+        )
+    if not free and not governs:
+        raise PolicyError(
+            f"{source}: alias rule {raw['name']!r} needs roles, require_stage, or free: true "
+            "(to let any contributor move the aliases it names)"
+        )
+    return AliasRule(
+        name=raw["name"],
+        alias=globs.validate(raw["alias"], "alias"),
+        models=globs.validate(raw.get("models", "*"), "models"),
+        roles=frozenset(Role(r) for r in raw["roles"]) if "roles" in raw else None,
+        require_stage=Stage(raw["require_stage"]) if "require_stage" in raw else None,
+        free=free,
+        source=source,
+    )
 
 
 def _path_text(path: Iterable[Any], document: Any) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -208,6 +209,7 @@ def update_model(
             data={"description": {"before": before, "after": description}},
         )
     if new_name is not None and new_name != model.name:
+        _refuse_renaming_what_serves(session, model)
         _rename(session, principal, model, new_name)
     session.flush()
     return readmodels.model_info(session, model.id)
@@ -215,6 +217,29 @@ def update_model(
 
 def rename_model(session: Session, principal: Principal, name: str, new_name: str) -> ModelInfo:
     return update_model(session, principal, name, new_name=new_name)
+
+
+def _refuse_renaming_what_serves(session: Session, model: RegisteredModel) -> None:
+    """A rename changes what two names resolve to: models:/OLD/Production stops answering and
+    models:/NEW/Production (and @aliases) starts answering with versions approved under the
+    old name, all by one admin. So, as for deletion, a model with a version in Staging or
+    Production is not renamed: archive those first (which takes the policy's approvals)."""
+    serving = session.execute(
+        sa.select(ModelVersion.version, ModelVersion.stage)
+        .where(
+            ModelVersion.model_id == model.id,
+            ModelVersion.stage.in_([Stage.STAGING.value, Stage.PRODUCTION.value]),
+        )
+        .order_by(ModelVersion.version)
+    ).all()
+    if serving:
+        listed = ", ".join(f"version {v} ({stage})" for v, stage in serving)
+        raise Conflict(
+            f"Registered model {model.name!r} serves {listed}; renaming it would change what "
+            "both names resolve to without an approval. Archive those versions first.",
+            reason="serving",
+            active_versions=[{"version": v, "stage": stage} for v, stage in serving],
+        )
 
 
 def _rename(session: Session, principal: Principal, model: RegisteredModel, new_name: str) -> None:
@@ -226,28 +251,6 @@ def _rename(session: Session, principal: Principal, model: RegisteredModel, new_
     ).scalar_one_or_none()
     if clash is not None:
         raise _exists(new_name, clash)
-    # Pipelines resolve models:/NAME/Production by name: renaming a model that serves would
-    # let one admin move an approved version under another name (or vacate a name for one),
-    # changing what that name delivers without any approval. Taking a version out of
-    # Production is governed, so renaming waits for it, as deleting does.
-    serving = (
-        session.execute(
-            sa.select(ModelVersion.version).where(
-                ModelVersion.model_id == model.id, ModelVersion.stage == Stage.PRODUCTION.value
-            )
-        )
-        .scalars()
-        .all()
-    )
-    if serving:
-        listed = ", ".join(str(v) for v in serving)
-        raise Conflict(
-            f"Registered model {model.name!r} serves version {listed} in Production; a model "
-            "that serves cannot be renamed (pipelines resolve it by name). Archive it first, "
-            "through a transition request.",
-            reason="serving",
-            production_versions=list(serving),
-        )
     from registry.domain import artifacts  # it locks models through this module
 
     old = model.name
@@ -432,7 +435,7 @@ def delete_alias(
     clients expect) a change of nothing."""
     alias = validation.alias(alias)
     permissions.require(principal, Action.WRITE, name)
-    _guard_alias(principal, policies, name, alias)
+    rule = _guard_alias(principal, policies, name, alias)
     model = lock_model(session, name)
     _check(session, model, precondition)
     row = session.get(ModelAlias, (model.id, alias))
@@ -440,6 +443,8 @@ def delete_alias(
         return readmodels.model_info(session, model.id)
     if row is None:
         raise NotFound(f"Registered model {name!r} has no alias {alias!r}.")
+    if rule is not None and rule.require_stage is not None:
+        _refuse_removing_while_serving(session, model, row, rule, rule.require_stage)
     now = utcnow()
     _touch_version(session, model.id, row.version, now)
     session.delete(row)
@@ -456,6 +461,32 @@ def delete_alias(
     return readmodels.model_info(session, model.id)
 
 
+def _refuse_removing_while_serving(
+    session: Session, model: RegisteredModel, row: ModelAlias, rule: AliasRule, stage: Stage
+) -> None:
+    """An alias bound to a stage, on a version still in it, leaves with the version (a
+    transition, with the policy's approvals), never on one person's word: every pipeline
+    resolving it would stop, as taking the version out of the stage would stop them."""
+    current = session.execute(
+        sa.select(ModelVersion.stage).where(
+            ModelVersion.model_id == model.id, ModelVersion.version == row.version
+        )
+    ).scalar_one()
+    if current != stage.value:
+        return  # it names a version outside its stage (imported, or set before the rule)
+    check = {
+        "check": "alias_bound_to_stage",
+        "rule": rule.name,
+        "alias": row.alias,
+        "version": row.version,
+        "stage": stage.value,
+        "message": f"Alias {row.alias!r} follows version {row.version} in {stage.value} "
+        f"(rule {rule.name!r}); it leaves when that version leaves {stage.value}, through a "
+        "transition request and its approvals, not on its own.",
+    }
+    raise PolicyViolation(check["message"], failed_checks=[check])
+
+
 def release_stage_bound_aliases(
     session: Session,
     principal: Principal,
@@ -463,9 +494,14 @@ def release_stage_bound_aliases(
     model: RegisteredModel,
     version: int,
     left_stage: Stage,
+    *,
+    successor: int | None = None,
+    request_id: int | None = None,
 ) -> None:
-    """A version left ``left_stage``: remove its aliases whose rule binds them to that stage,
-    so a protected alias never points at a version outside the stage it promises."""
+    """A version left ``left_stage``: its aliases whose rule binds them to that stage move to
+    ``successor`` (the version that replaced it there, admitted by its own approvals) or,
+    without one, are removed; a protected alias never points at a version outside the stage
+    it promises, and pipelines following it keep following what the stage serves."""
     rows = (
         session.execute(
             sa.select(ModelAlias).where(
@@ -478,6 +514,26 @@ def release_stage_bound_aliases(
     for row in rows:
         rule = policies.alias_rule(model.name, row.alias)
         if rule is None or rule.require_stage is not left_stage:
+            continue
+        if successor is not None:
+            row.version, row.updated_at = successor, utcnow()
+            session.flush()
+            record(
+                session,
+                EventType.ALIAS_SET,
+                principal,
+                model=model.name,
+                version=successor,
+                data={
+                    "alias": row.alias,
+                    "version": successor,
+                    "previous_version": version,
+                    "rule": rule.name,
+                    "request_id": request_id,
+                    "reason": f"version {successor} replaced version {version} in "
+                    f"{left_stage.value}",
+                },
+            )
             continue
         session.delete(row)
         session.flush()
@@ -494,6 +550,38 @@ def release_stage_bound_aliases(
                 "reason": f"version left {left_stage.value}",
             },
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StrayAlias:
+    model: str
+    alias: str
+    version: int
+    stage: str
+    rule: str
+    required_stage: str
+
+
+def aliases_outside_their_rules(session: Session, policies: PolicySet) -> list[StrayAlias]:
+    """Aliases naming a version outside the stage their rule binds them to: set before the
+    rule existed, or imported as the source had them."""
+    rows = session.execute(
+        sa.select(RegisteredModel.name, ModelAlias.alias, ModelAlias.version, ModelVersion.stage)
+        .join(ModelAlias, ModelAlias.model_id == RegisteredModel.id)
+        .join(
+            ModelVersion,
+            (ModelVersion.model_id == ModelAlias.model_id)
+            & (ModelVersion.version == ModelAlias.version),
+        )
+        .order_by(RegisteredModel.name, ModelAlias.alias)
+    ).all()
+    stray = []
+    for name, alias, version, stage in rows:
+        rule = policies.alias_rule(name, alias)
+        bound = rule.require_stage if rule is not None else None
+        if rule is not None and bound is not None and bound.value != stage:
+            stray.append(StrayAlias(name, alias, version, stage, rule.name, bound.value))
+    return stray
 
 
 def _touch_version(session: Session, model_id: int, version: int, now: Any) -> None:

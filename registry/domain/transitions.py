@@ -997,7 +997,14 @@ def _apply(
             )
             _supersede(session, principal, model.name, other, req, now)
             release_stage_bound_aliases(
-                session, principal, policies, model, other.version, to_stage
+                session,
+                principal,
+                policies,
+                model,
+                other.version,
+                to_stage,
+                successor=row.version,
+                request_id=req.id,
             )
     from_stage = row.stage
     row.stage, row.updated_at = to_stage.value, now

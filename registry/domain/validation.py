@@ -9,9 +9,11 @@ refused everywhere except ordinary line breaks and tabs in free text.
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from registry.domain.errors import InvalidArgument, NotFound
 
@@ -25,6 +27,9 @@ MAX_SOURCE = 4096
 MAX_RUN_ID = 256
 MAX_RUN_LINK = 4096
 MAX_COMMENT = 65535
+# No JSON document of ours nests deeper than four levels (MLflow's tag lists); this leaves
+# room and stops well short of Python's recursion limit.
+MAX_JSON_DEPTH = 32
 
 # Characters that would make a name ambiguous in a URI (models:/name@alias, models:/name/3)
 # or in a glob pattern (role bindings and webhook filters use * and ?).
@@ -200,3 +205,34 @@ def row_id(value: object, missing: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ROW_ID:
         raise NotFound(missing)
     return value
+
+
+def json_document(
+    raw: str | bytes, load: Callable[[Any], Any] = json.loads, *, what: str = "The document"
+) -> Any:
+    """JSON decoded by ``load``, refused (InvalidArgument) when it nests deeper than
+    MAX_JSON_DEPTH. Decoders recurse once per level, so ``[[[[...`` 100,000 deep exhausts
+    the stack (a RecursionError, not a ValueError), and a value just under the interpreter's
+    limit would do the same in whatever walks it next. Malformed JSON raises what ``load``
+    raises."""
+    try:
+        value = load(raw)
+    except RecursionError:
+        raise _too_deep(what) from None
+    level = [value]
+    for _ in range(MAX_JSON_DEPTH):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return value
+    raise _too_deep(what)
+
+
+def _too_deep(what: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"{what} is nested more than {MAX_JSON_DEPTH} levels deep.", max_depth=MAX_JSON_DEPTH
+    )

@@ -40,6 +40,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy.orm import Session
 
 from registry.domain import globs, permissions, validation
+from registry.domain.destinations import Reach
 from registry.domain.errors import InvalidArgument, NotFound
 from registry.domain.events import EventType, record
 from registry.domain.pagination import Page, check_max_results, paginate
@@ -65,6 +66,7 @@ LEASE = dt.timedelta(seconds=90)
 FAILED_STREAK_TO_DISABLE = 10
 DEFAULT_SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)  # ~24 h in all
 MAX_RETRY_AFTER = 3600.0
+STRICT = Reach()  # the default rules: no loopback, no private networks, https only
 
 
 def deliverable(event: str) -> bool:
@@ -176,13 +178,20 @@ def _info(row: Webhook, secret: str | None = None) -> WebhookInfo:
     )
 
 
-def _check_url(url: object) -> str:
+def _check_url(url: object, reach: Reach) -> str:
     text = validation.optional_text(url, "url", MAX_URL)
-    parts = urlsplit(text or "")
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(text or "")
+        host, _ = parts.hostname, parts.port  # the sender reads both
+    except ValueError:  # an unbalanced "[" in the host, a port out of range
+        raise InvalidArgument("url must be an http(s) URL with a host.", field="url") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise InvalidArgument("url must be an http(s) URL with a host.", field="url")
     if parts.username or parts.password:
         raise InvalidArgument("url must not carry credentials.", field="url")
+    refused = reach.refuses_url(text)  # type: ignore[arg-type]
+    if refused is not None:
+        raise InvalidArgument(f"url refused: {refused}.", field="url")
     return text  # type: ignore[return-value]
 
 
@@ -225,13 +234,18 @@ def create_webhook(
     description: str | None = None,
     active: bool = True,
     databricks_signature: bool = False,
+    reach: Reach = STRICT,
 ) -> WebhookInfo:
-    """Subscribe ``url`` to ``events``; the answer holds the secret, shown this once."""
+    """Subscribe ``url`` to ``events``; the answer holds the secret, shown this once.
+
+    ``reach`` is where this installation delivers: a URL it would refuse to deliver to (an
+    address written into it, plain http) is refused now (InvalidArgument) rather than at
+    every delivery."""
     permissions.require(principal, Action.ADMIN)
     now = utcnow()
     secret = new_secret()
     row = Webhook(
-        url=_check_url(url),
+        url=_check_url(url, reach),
         events=_check_events(events),
         model_filter=globs.validate(model_filter, "model_filter"),
         description=validation.description(description),
@@ -291,13 +305,17 @@ def update_webhook(
     description: str | None = UNSET,
     active: bool = UNSET,
     databricks_signature: bool = UNSET,
+    reach: Reach = STRICT,
 ) -> WebhookInfo:
-    """Change a subscription. Re-activating one clears its failure streak."""
+    """Change a subscription. Re-activating one clears its failure streak; its URL is
+    checked again then, as rules may have tightened since it was made."""
     permissions.require(principal, Action.ADMIN)
     row = _webhook(session, webhook_id, lock=True)
     before = _audit_data(row)
     if url is not UNSET:
-        row.url = _check_url(url)
+        row.url = _check_url(url, reach)
+    elif active is True and not row.active:
+        _check_url(row.url, reach)
     if events is not UNSET:
         row.events = _check_events(events)
     if model_filter is not UNSET:

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from registry.domain import imports
 from registry.domain.errors import DomainError
 from registry.domain.imports import Outcome, SourceModel
+from registry.domain.policy import PolicySet
 from registry.domain.principal import Principal
 from registry.importing.mlflow_source import MlflowSource, SourceError, is_prompt
 
@@ -41,10 +42,13 @@ class Summary:
     updated: int = 0
     unchanged: int = 0
     skipped: int = 0
+    held: int = 0  # models with a move at the source held back (skipped, or refused here)
     conflicts: int = 0  # models with at least one conflict
     errors: int = 0
     versions: int = 0
     stages: int = 0
+    requests: int = 0  # transition requests filed for moves at the source, pending
+    held_moves: int = 0
     aliases: int = 0
     tags: int = 0
     descriptions: int = 0
@@ -56,12 +60,16 @@ class Summary:
             "updated": "updated",
             "unchanged": "unchanged",
             "skipped": "skipped",
+            "held": "held",
             "conflict": "conflicts",
             "failed": "errors",
         }[outcome.action]
         setattr(self, counter, getattr(self, counter) + 1)
-        for name in ("versions", "stages", "aliases", "tags", "descriptions"):
+        for name in ("versions", "stages", "requests", "aliases", "tags", "descriptions"):
             setattr(self, name, getattr(self, name) + getattr(outcome, name))
+        self.held_moves += len(outcome.held)
+        if outcome.held and outcome.action not in ("held", "failed"):
+            self.held += 1  # counted once, with its other verdict (a conflict, say)
 
 
 def run(
@@ -69,8 +77,10 @@ def run(
     principal: Principal,
     source: MlflowSource,
     *,
+    policies: PolicySet,
     glob: str | None = None,
     sync: bool = False,
+    source_moves: str = "request",
     dry_run: bool = False,
     concurrency: int = 4,
     report: Callable[[Outcome], None] = lambda outcome: None,
@@ -87,7 +97,15 @@ def run(
         try:
             if isinstance(fetched, Exception):
                 raise fetched
-            outcome = imports.import_model(session, principal, source.url, fetched, sync=sync)
+            outcome = imports.import_model(
+                session,
+                principal,
+                source.url,
+                fetched,
+                sync=sync,
+                policies=policies,
+                source_moves=source_moves,
+            )
             if dry_run:
                 session.rollback()
             else:

@@ -9,11 +9,11 @@ servers do not know (``model_id``, ``deployment_job_id``...).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import request
 
+from registry.api.http import parse_body
 from registry.domain.errors import InvalidArgument
 
 
@@ -26,7 +26,7 @@ class Fields:
             raw = request.get_data(cache=True)
             if raw.strip():
                 try:
-                    body = json.loads(raw)
+                    body = parse_body(raw)
                 except (ValueError, UnicodeDecodeError):
                     raise InvalidArgument("The request body is not valid JSON.") from None
                 if not isinstance(body, dict):

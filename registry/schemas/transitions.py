@@ -149,3 +149,9 @@ class PolicySetOut(ma.Schema):
             "second admin (second_admin_for_roles)."
         }
     )
+    warnings = fields.List(
+        fields.String(),
+        metadata={
+            "description": "What the set leaves ungoverned, e.g. aliases any contributor may move."
+        },
+    )

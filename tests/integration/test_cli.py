@@ -6,9 +6,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.conftest import ROOT
-from tests.helpers import MODELGATE, clean_env, free_port, wait_until_up
+from tests.helpers import MODELGATE, clean_env, free_port, served, wait_until_up
 
 
 def run(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -67,7 +68,8 @@ def test_serve_on_postgres_waits_for_migrations_then_runs_the_workers(
 def test_policies_check_validates_and_names_the_line(tmp_path):
     ok = run("policies", "check", str(ROOT / "policies"), env=clean_env(), cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
-    assert "6 policies OK" in ok.stdout
+    assert "6 policies and 2 alias rules OK" in ok.stdout
+    assert "warning" not in ok.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("policies:\n  - name: p\n    stage: Prod\n")
     result = run("policies", "check", str(bad), env=clean_env(), cwd=tmp_path)
@@ -130,3 +132,58 @@ def test_a_chosen_bootstrap_token_expires_too(tmp_path):
     assert "mgt_chosen" not in upgraded.stdout
     left = _bootstrap_expiry(tmp_path) - dt.datetime.now(dt.UTC)
     assert dt.timedelta(hours=1) < left <= dt.timedelta(hours=2)
+
+
+def test_policies_check_warns_of_aliases_any_contributor_may_move(tmp_path):
+    champion_only = tmp_path / "champion-only.yaml"
+    champion_only.write_text(
+        "policies:\n  - {name: s, stage: Staging}\n"
+        "aliases:\n  - {name: champ, alias: champion, roles: [approver]}\n"
+    )
+    for path in (champion_only, ROOT / "policies" / "examples" / "open.yaml"):
+        lenient = run("policies", "check", str(path), env=clean_env(), cwd=tmp_path)
+        assert lenient.returncode == 0, lenient.stderr
+        assert lenient.stderr.startswith("warning: ")
+        assert "models:/NAME@ALIAS" in lenient.stderr
+        strict = run("policies", "check", "--strict", str(path), env=clean_env(), cwd=tmp_path)
+        assert strict.returncode == 1
+
+
+def test_serve_warns_at_start_of_aliases_any_contributor_may_move(tmp_path):
+    log = tmp_path / "server.log"
+    open_policies = str(ROOT / "policies" / "examples" / "open.yaml")
+    with served(free_port(), clean_env(MODELGATE_POLICY_PATH=open_policies), tmp_path, log):
+        pass
+    assert "WARNING" in log.read_text()
+    assert "'open-aliases'" in log.read_text()
+    assert "free for any contributor" in log.read_text()
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    with served(free_port(), clean_env(), quiet, quiet / "server.log"):
+        pass
+    assert "models:/NAME@ALIAS" not in (quiet / "server.log").read_text()
+
+
+def test_serve_warns_of_aliases_left_outside_their_rules(tmp_path):
+    """An alias set before the default rules bound aliases to Production keeps resolving;
+    start-up says so, naming it, rather than breaking the pipelines that follow it."""
+    token = "mgt_cli-stray-alias-admin-token-0123456789"
+    env = clean_env(
+        MODELGATE_BOOTSTRAP_TOKEN=token,
+        MODELGATE_POLICY_PATH=str(ROOT / "policies" / "examples" / "open.yaml"),
+    )
+    with served(free_port(), env, tmp_path, tmp_path / "before.log") as url:
+        headers = {"Authorization": f"Bearer {token}"}
+        for method, path, body in (
+            ("POST", "/api/v1/models", {"name": "fraud"}),
+            ("POST", "/api/v1/models/fraud/versions", {"source": "s3://m/1"}),
+            ("PUT", "/api/v1/models/fraud/aliases/champion", {"version": 1}),
+        ):
+            answer = requests.request(method, url + path, json=body, headers=headers, timeout=30)
+            assert answer.status_code < 300, answer.text
+    del env["MODELGATE_POLICY_PATH"]  # the shipped defaults
+    with served(free_port(), env, tmp_path, tmp_path / "after.log"):
+        pass
+    log = (tmp_path / "after.log").read_text()
+    assert "alias 'champion' of 'fraud' names version 1 (None), outside rule" in log
+    assert "'aliases-follow-production' (Production only)" in log

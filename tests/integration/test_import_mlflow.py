@@ -26,11 +26,11 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry import config
-from registry.domain import audit, events, registered_models, versions
+from registry.domain import audit, events, policy_files, registered_models, transitions, versions
 from registry.domain.errors import NotFound
 from registry.domain.principal import system
 from registry.orm import AuditEvent, ImportRecord, RegisteredModel
-from tests.conftest import OPEN_POLICIES, PG_URL, require_service
+from tests.conftest import OPEN_POLICIES, PG_URL, ROOT, require_service
 from tests.helpers import MODELGATE, clean_env, free_port, postgres_database, served
 
 SOURCE_TOKEN = "mgt_import-source-admin-token-0123456789"
@@ -295,7 +295,7 @@ def test_dry_run_writes_nothing(source: Source, target: Target) -> None:
     output = target.run(
         "--from", source.url, "--token", SOURCE_TOKEN, "--filter", "dry-*", "--dry-run"
     )
-    assert "dry-one: would be created (1 versions, 0 stages, 1 aliases" in output
+    assert "dry-one: would be created (1 versions, 0 stages, 0 requests, 1 aliases" in output
     assert "Dry run (nothing written): would import" in output
     assert target.event_count() == before
     with target.session() as session:
@@ -314,13 +314,12 @@ def test_sync_brings_source_changes_over_and_reports_conflicts(
     source.version(name, tags={"k": "base"})
     source.version(name)
     source.stage(name, 2, "Staging")
-    source.alias(name, "champion", 1)
+    source.alias(name, "dev-latest", 1)
     target.run("--from", source.url, "--token", SOURCE_TOKEN, "--filter", name)
 
     # The source moves on...
     source.version(name, source="s3://models/three")
-    source.stage(name, 2, "Production")
-    source.alias(name, "champion", 2)
+    source.alias(name, "dev-latest", 2)  # free under the default policy
     source.call("POST", "registered-models/set-tag", name=name, key="team", value="b")
     source.call("PATCH", "model-versions/update", name=name, version="1", description="v1 notes")
     # ...and so does Modelgate, on two of the same fields, differently.
@@ -350,9 +349,8 @@ def test_sync_brings_source_changes_over_and_reports_conflicts(
     found = target.versions(name)
     assert sorted(found) == [1, 2, 3]
     assert found[3].source == "s3://models/three"
-    assert found[2].stage == "Production"  # no approval asked: the source's move, as it is
     assert found[1].description == "v1 notes"
-    assert model.aliases == {"champion": 2}
+    assert model.aliases == {"dev-latest": 2}  # a free alias moves as any contributor's would
     assert model.tags == {"team": "b", "tier": "2"}  # theirs brought over, ours kept
     assert model.description == "we say"  # a conflict is never overwritten
     assert found[1].tags == {"k": "ours"}
@@ -361,17 +359,16 @@ def test_sync_brings_source_changes_over_and_reports_conflicts(
     ]
     assert synced_changes == [
         ("model_version.updated", 1),
-        ("model_version.stage_changed", 2),
         ("model_version.created", 3),
         ("model.tag_set", None),
-        ("model_version.alias_set", 2),
     ]
-    (moved,) = [
-        e
-        for e in target.import_events(name)
-        if e.seq > before and e.data["change"] == "model_version.stage_changed"
-    ]
-    assert (moved.data["from_stage"], moved.data["to_stage"]) == ("Staging", "Production")
+    with target.session() as session:
+        (moved,) = session.execute(
+            sa.select(AuditEvent).where(
+                AuditEvent.seq > before, AuditEvent.event == "model_version.alias_set"
+            )
+        ).scalars()
+    assert (moved.actor, moved.version) == ("system:import", 2)
 
     # The conflicts stay reported until someone resolves them; nothing else moves.
     count = target.event_count()
@@ -379,8 +376,138 @@ def test_sync_brings_source_changes_over_and_reports_conflicts(
         "--from", source.url, "--token", SOURCE_TOKEN, "--filter", name, "--sync", expect=3
     )
     assert "the model's description changed on both sides" in again
-    assert "0 versions, 0 aliases, 0 stage changes, 0 tag changes" in again
+    assert "0 versions, 0 aliases, 0 stage changes, 0 requests filed, 0 tag changes" in again
     assert target.event_count() == count
+
+
+# ------------------------------------------------------------------- the old registry moving
+
+
+def pending_requests(target: Target, name: str) -> list[Any]:
+    with target.session() as session:
+        page = transitions.list_requests(
+            session, OPERATOR, target_policies(), model=name, state="pending"
+        )
+        return page.items
+
+
+def target_policies() -> Any:
+    return policy_files.load(ROOT / "policies")
+
+
+def test_a_stage_move_at_the_source_becomes_a_request_under_the_policy(
+    source: Source, target: Target, request: pytest.FixtureRequest
+) -> None:
+    """Whoever still writes to the old registry cannot move Modelgate's Production: after
+    the first import, a move there is a request here, filed by system:import (who approves
+    nothing), and what the policy needs (two approvers) still decides."""
+    name = f"moves-{request.node.callspec.id}"
+    source.model(name)
+    source.version(name)
+    source.version(name)
+    source.stage(name, 1, "Production")
+    source.stage(name, 2, "Staging")
+    source.alias(name, "champion", 1)
+    target.run("--from", source.url, "--token", SOURCE_TOKEN, "--filter", name)
+    assert {n: v.stage for n, v in target.versions(name).items()} == {
+        1: "Production",
+        2: "Staging",
+    }
+
+    source.stage(name, 2, "Production")  # at the source: straight in, archiving nothing
+    source.stage(name, 1, "Archived")
+    source.alias(name, "champion", 2)
+    source.version(name)  # a new version, put straight into Production there
+    source.stage(name, 3, "Production")
+    synced = target.run(
+        "--from", source.url, "--token", SOURCE_TOKEN, "--filter", name, "--sync", expect=3
+    )
+    assert "version 2: moved to Production at the source; request" in synced
+    assert "filed (pending, 2 approvals needed)" in synced
+    assert "alias 'champion' moved to version 2 at the source; not moved here" in synced
+
+    found = target.versions(name)
+    assert (found[1].stage, found[2].stage) == ("Production", "Staging")  # nothing applied
+    assert found[3].stage == "None"  # a new version arrives in None, never in Production
+    assert "version 3: moved to Production at the source; not requested here" in synced
+    assert target.model(name).aliases == {"champion": 1}
+    filed = {r.version: r for r in pending_requests(target, name)}
+    promotion = filed[2]
+    assert (promotion.to_stage, promotion.requested_by) == ("Production", "system:import")
+    assert promotion.required_approvals == 2
+    assert promotion.approvals == []  # its own approval never counts
+    assert source.url in promotion.comment
+    # Retiring version 1 at the source is a request too; Modelgate's retire-production
+    # policy wants a second person for it, so it waits as well.
+    assert "version 1: moved to Archived at the source; request" in synced
+    assert (filed[1].to_stage, filed[1].requested_by) == ("Archived", "system:import")
+
+    # A second run files nothing again: the requests stand for the moves.
+    count = len(pending_requests(target, name))
+    again = target.run(
+        "--from", source.url, "--token", SOURCE_TOKEN, "--filter", name, "--sync", expect=3
+    )
+    assert "0 requests filed" in again
+    assert "at the source; request" not in again
+    assert len(pending_requests(target, name)) == count
+
+
+def test_source_moves_can_be_reported_and_skipped(
+    source: Source, target: Target, request: pytest.FixtureRequest
+) -> None:
+    name = f"skips-{request.node.callspec.id}"
+    source.model(name)
+    source.version(name)
+    target.run("--from", source.url, "--token", SOURCE_TOKEN, "--filter", name)
+    source.stage(name, 1, "Staging")
+    args = ("--from", source.url, "--token", SOURCE_TOKEN, "--filter", name, "--sync")
+    skipped = target.run(*args, "--source-moves", "skip", expect=3)
+    assert "version 1: moved to Staging at the source; skipped (--source-moves skip)" in skipped
+    assert "1 source moves held back" in skipped
+    assert target.versions(name)[1].stage == "None"
+    assert pending_requests(target, name) == []
+    # Held back, so reported again until the two sides agree.
+    assert "skipped (--source-moves skip)" in target.run(*args, "--source-moves", "skip", expect=3)
+    requested = target.run(*args)
+    assert "version 1: moved to Staging at the source; request" in requested
+
+
+def test_a_model_new_at_the_source_after_the_first_run_comes_in_governed(
+    source: Source, target: Target, request: pytest.FixtureRequest
+) -> None:
+    """Its versions arrive in None; the stages they hold at the source are requests, and
+    its aliases move only as the alias rules let a contributor move them."""
+    family = f"newcomer-*-{request.node.callspec.id}"
+    first = family.replace("*", "first")
+    late = family.replace("*", "late")
+    source.model(first)
+    target.run("--from", source.url, "--token", SOURCE_TOKEN, "--filter", family)
+    source.model(late)
+    source.version(late)
+    source.version(late)
+    source.stage(late, 1, "Production")
+    source.stage(late, 2, "Archived")
+    source.alias(late, "champion", 1)
+    source.alias(late, "dev-try", 2)
+    synced = target.run(
+        "--from",
+        source.url,
+        "--token",
+        SOURCE_TOKEN,
+        "--filter",
+        family,
+        "--sync",
+        expect=3,
+    )
+    assert f"{late}: held" in synced
+    found = target.versions(late)
+    # Production from None is no move the default policy allows: held back, said why.
+    assert found[1].stage == "None"
+    assert "version 1: moved to Production at the source; not requested here" in synced
+    assert "No policy governs moving" in synced
+    assert found[2].stage == "Archived"  # the archive policy needs no approval
+    assert target.model(late).aliases == {"dev-try": 2}
+    assert "alias 'champion' moved to version 1 at the source; not moved here" in synced
 
 
 # --------------------------------------------------------------------------- failures

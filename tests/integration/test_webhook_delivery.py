@@ -315,3 +315,129 @@ def test_a_rewrite_before_a_recorded_checkpoint_fails_plain_verify(app, committe
     assert result["first_bad_seq"] is None  # the chain was recomputed...
     assert result["ok"] is False  # ...but the checkpoint inside it no longer matches
     assert [p["kind"] for p in result["problems"]] == ["checkpoint_mismatch"]
+
+
+# --------------------------------------------------------------------------- where to
+
+
+@pytest.fixture
+def reach(app):
+    """Put other delivery rules in force for one test, as the settings would."""
+    hooks = outbox.runtime(app)
+    saved = hooks.target
+
+    def use(**rules):
+        hooks.target = Target(timeout=5, **rules)
+
+    yield use
+    hooks.target = saved
+
+
+@pytest.mark.parametrize(
+    ("url", "rules", "reason"),
+    [
+        ("http://hooks.example.com/in", {}, "plain http://"),
+        ("http://hooks.example.com/in", {"allow_private": True}, "plain http://"),
+        ("http://10.0.0.5/in", {"allow_private": True}, "plain http://"),
+        ("http://127.0.0.1:9/in", {}, "a loopback address"),
+        ("https://169.254.169.254/latest/meta-data", {"allow_private": True}, "metadata"),
+        ("https://100.100.100.200/latest", {"allow_private": True}, "metadata"),
+        ("https://192.0.0.192/opc/v2", {"allow_private": True}, "metadata"),
+        ("https://[2002:7f00:1::1]/in", {"allow_private": True}, "carrying 127.0.0.1"),
+        ("https://[2002:a9fe:a9fe::1]/in", {"allow_private": True}, "carrying 169.254.169.254"),
+        ("https://[64:ff9b::a9fe:a9fe]/in", {"allow_private": True}, "carrying 169.254.169.254"),
+    ],
+)
+def test_a_subscription_to_where_deliveries_may_not_go_is_400(registry, reach, url, rules, reason):
+    reach(**rules)
+    response = registry.post("/api/v1/webhooks", {"url": url, "events": ["*"]}, expect=400)
+    assert response.get_json()["error_code"] == "INVALID_ARGUMENT"
+    assert reason in response.get_json()["message"]
+    assert registry.get("/api/v1/webhooks").get_json()["webhooks"] == []
+
+
+def test_plain_http_is_accepted_when_allowed_and_checked_again_on_reactivation(registry, reach):
+    reach(allow_http=True)
+    hook = subscribe(registry, "http://hooks.example.com/in")
+    registry.patch(f"/api/v1/webhooks/{hook['id']}", {"active": False})
+    reach()  # the setting is withdrawn: the subscription may not come back as it is
+    refused = registry.patch(f"/api/v1/webhooks/{hook['id']}", {"active": True}, expect=400)
+    assert "plain http://" in refused.get_json()["message"]
+    moved = registry.patch(
+        f"/api/v1/webhooks/{hook['id']}", {"active": True, "url": "https://hooks.example.com/in"}
+    )
+    assert moved.get_json()["active"] is True
+    registry.patch(
+        f"/api/v1/webhooks/{hook['id']}", {"url": "http://hooks.example.com/in"}, expect=400
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "target", "reason"),
+    [
+        # Subscribed while the rules allowed it; the delivery checks the address again.
+        ("http://10.255.255.1/hook", Target(allow_private=True, timeout=1), "plain http://"),
+        ("https://[2002:7f00:1::1]/hook", Target(allow_private=True, timeout=1), "127.0.0.1"),
+        ("https://100.100.100.200/x", Target(allow_private=True, timeout=1), "metadata"),
+    ],
+)
+def test_a_delivery_where_deliveries_may_not_go_fails_unsent(
+    app, registry, reach, url, target, reason
+):
+    reach(allow_loopback=True, allow_private=True, allow_http=True)
+    if "100.100.100.200" in url:  # never subscribable: written as it was before the rule
+        hook = subscribe(registry, "https://hooks.example.com/x", events=["model.created"])
+        with app.app_context():
+            db.session.execute(sa.text("UPDATE webhooks SET url = :u"), {"u": url})
+            db.session.commit()
+    else:
+        hook = subscribe(registry, url, events=["model.created"])
+    registry.create_model("fraud")
+    (pending,) = log(registry, hook["id"])
+
+    outcome = send(app, pending["id"], target=target)
+
+    assert outcome.state == "failed"  # refused before connecting: no retry can help
+    (done,) = log(registry, hook["id"])
+    assert done["last_error"].startswith("refused: ")
+    assert reason in done["last_error"]
+    assert done["attempts"][0]["status_code"] is None
+
+
+def test_plain_http_to_this_machine_is_delivered_with_loopback_allowed(app, registry, receiver):
+    hook = subscribe(registry, receiver.url.replace("127.0.0.1", "localhost"))
+    registry.create_model("fraud")
+    (pending,) = log(registry, hook["id"])
+    assert send(app, pending["id"], target=Target(allow_loopback=True, timeout=5)).state == (
+        "delivered"
+    )
+    assert len(receiver.wait_for(1)) == 1
+
+
+def test_what_the_databricks_signature_binds_against_replays(app, registry, receiver):
+    """X-Databricks-Signature covers the body only (Databricks' scheme has no timestamp).
+    The body carries the event's time and its audit seq, so a receiver that rejects stale
+    bodies and remembers the seqs it has seen within that window refuses a replay; a retry
+    or redelivery is the same body, seq and webhook-id, so de-duplicating covers it too."""
+    receiver.script = [(500, {}, 0)]
+    hook = subscribe(registry, receiver.url, events=["model.created"], databricks_signature=True)
+    registry.create_model("fraud")
+    (pending,) = log(registry, hook["id"])
+    (event,) = registry.get("/api/v1/audit?event=model.created").get_json()["events"]
+
+    assert send(app, pending["id"]).state == "pending"
+    assert send(app, pending["id"]).state == "delivered"
+    registry.post(f"/api/v1/webhooks/{hook['id']}/deliveries/{pending['id']}/redeliver", {})
+    send(app, pending["id"])
+
+    first, retry, redelivered = receiver.wait_for(3)
+    for request in (first, retry, redelivered):
+        assert request["headers"]["x-databricks-signature"] == webhooks.databricks_signature(
+            hook["secret"], request["body"]
+        )
+        assert request["body"] == first["body"]
+        assert request["headers"]["webhook-id"] == pending["message_id"]
+    body = json.loads(first["body"])
+    assert body["data"]["seq"] == event["seq"]
+    sent_at = dt.datetime.fromisoformat(body["timestamp"].replace("Z", "+00:00"))
+    assert sent_at == dt.datetime.fromisoformat(event["at"].replace("Z", "+00:00"))

@@ -269,3 +269,63 @@ def test_the_token_rule_is_checked_and_declared_once(tmp_path):
     (tmp_path / "b.yaml").write_text("policies: []\ntokens: {second_admin_for_roles: [approver]}\n")
     with pytest.raises(PolicyError, match="'tokens' is declared again"):
         policy_files.load(tmp_path)
+
+
+def rules(text: str):
+    aliases = f"aliases:\n{text}" if text else ""
+    return policy_files.parse_document(f"policies: []\n{aliases}".encode(), "a.yaml")
+
+
+def test_the_default_set_governs_every_alias_and_frees_dev_ones_by_name():
+    loaded = policy_files.load(ROOT / "policies")
+    for alias in ("champion", "challenger", "prod", "anything"):
+        rule = loaded.alias_rule("any-model", alias)
+        assert rule is not None, alias
+        assert rule.require_stage is Stage.PRODUCTION
+        assert rule.roles == frozenset({Role.APPROVER, Role.ADMIN})
+    dev = loaded.alias_rule("any-model", "dev-alice")
+    assert dev.free
+    assert loaded.alias_warnings() == []
+
+
+def test_freeing_an_alias_is_said_in_so_many_words():
+    free = rules("  - {name: dev, alias: 'dev-*', free: true}\n").alias_rules[0]
+    assert free.free
+    assert free.summary()["free"] is True
+    with pytest.raises(PolicyError, match="a.yaml:3: .*free.*roles or require_stage"):
+        rules("  - {name: x, alias: 'dev-*', free: true, roles: [admin]}\n")
+    with pytest.raises(PolicyError, match="a.yaml:3: .*needs roles, require_stage, or free"):
+        rules("  - {name: x, alias: champion}\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("", ["No alias rule covers every alias of every model"]),
+        (
+            "  - {name: champ, alias: champion, roles: [approver, admin]}\n",
+            ["No alias rule covers every alias of every model"],
+        ),
+        ("  - {name: all, alias: '*', free: true}\n", ["'all'", "free for any contributor"]),
+        (
+            "  - {name: all, alias: '*', roles: [contributor, approver]}\n",
+            ["'all'", "free for any contributor"],
+        ),
+        (
+            "  - {name: all, alias: '*', require_stage: Production}\n"
+            "  - {name: team, alias: '*', models: 'sandbox-*', free: true}\n",
+            ["'team'", "'sandbox-*'"],
+        ),
+    ],
+)
+def test_a_policy_set_that_leaves_aliases_ungoverned_says_so(text, fragments):
+    warnings = rules(text).alias_warnings()
+    assert len(warnings) == 1
+    for fragment in fragments:
+        assert fragment in warnings[0]
+
+
+def test_open_example_frees_every_alias_and_is_warned_about():
+    warnings = policy_files.load(ROOT / "policies/examples/open.yaml").alias_warnings()
+    assert any("free for any contributor" in w for w in warnings)
+    assert policy_files.load(ROOT / "policies/examples/strict.yaml").alias_warnings() == []

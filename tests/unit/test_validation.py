@@ -1,3 +1,4 @@
+import json
 import unicodedata
 
 import pytest
@@ -111,3 +112,19 @@ def test_version_numbers_accept_ints_and_digit_strings(raw, number):
 def test_version_numbers_refuse_the_rest(raw):
     with pytest.raises(InvalidArgument):
         validation.version_number(raw)
+
+
+def test_json_documents_nested_deeper_than_any_of_ours_are_refused():
+    from registry.domain.validation import MAX_JSON_DEPTH, json_document
+
+    at_limit = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert json_document(at_limit) == eval(at_limit)  # noqa: S307 - a literal we built
+    for deep in (
+        "[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1),
+        '{"a": ' * (MAX_JSON_DEPTH + 1) + "1" + "}" * (MAX_JSON_DEPTH + 1),
+        "[" * 100_000 + "]" * 100_000,  # past the interpreter's recursion limit
+    ):
+        with pytest.raises(InvalidArgument, match="nested more than"):
+            json_document(deep)
+    with pytest.raises(json.JSONDecodeError):  # malformed JSON is the decoder's to report
+        json_document("[1,")

@@ -10,6 +10,7 @@ import standardwebhooks
 
 from registry.delivery import Target, _retry_after
 from registry.domain import webhooks
+from registry.domain.destinations import Reach
 from registry.domain.webhooks import SecretBox
 
 
@@ -79,10 +80,82 @@ def test_secret_box_round_trips_and_names_the_setting_when_the_key_changed():
         ("100.64.0.1", False, False, "a private address"),  # carrier-grade NAT
         ("93.184.215.14", False, False, None),
         ("2606:2800:220:1::1", False, False, None),
+        # Metadata services beyond AWS's, refused even where private networks are allowed.
+        ("192.0.0.192", True, True, "a cloud metadata address"),  # Oracle Cloud
+        ("100.100.100.200", True, True, "a cloud metadata address"),  # Alibaba Cloud
+        ("168.63.129.16", True, True, "a cloud metadata address"),  # Azure WireServer
+        ("fd00:ec2::254", True, True, "a cloud metadata address"),
+        ("192.0.0.8", True, True, "a reserved address"),
+        # IPv4 carried inside IPv6 is judged as the IPv4 address it reaches.
+        ("2002:7f00:1::1", False, True, "an IPv6 address carrying 127.0.0.1, a loopback address"),
+        (
+            "2002:a9fe:a9fe::1",
+            True,
+            True,
+            "an IPv6 address carrying 169.254.169.254, a cloud metadata address",
+        ),
+        ("2002:a00:1::1", False, False, "an IPv6 address carrying 10.0.0.1, a private address"),
+        ("::127.0.0.1", False, True, "an IPv6 address carrying 127.0.0.1, a loopback address"),
+        ("::ffff:169.254.169.254", True, True, "a cloud metadata address"),
+        ("64:ff9b::7f00:1", False, True, "an IPv6 address carrying 127.0.0.1, a loopback address"),
+        (
+            "64:ff9b::a9fe:a9fe",
+            True,
+            True,
+            "an IPv6 address carrying 169.254.169.254, a cloud metadata address",
+        ),
+        ("64:ff9b::5db8:d70e", False, False, None),  # NAT64 of a public address: allowed
+        (  # Teredo, whose client address is stored inverted
+            "2001:0:4136:e378:8000:63bf:80ff:fffe",
+            False,
+            True,
+            "an IPv6 address carrying 127.0.0.1, a loopback address",
+        ),
+        (
+            "2001:0:4136:e378:8000:63bf:5601:5601",
+            True,
+            True,
+            "an IPv6 address carrying 169.254.169.254, a cloud metadata address",
+        ),
     ],
 )
 def test_address_rules(address, loopback, private, refused):
     assert Target(allow_loopback=loopback, allow_private=private).refuses(address) == refused
+
+
+@pytest.mark.parametrize(
+    ("url", "reach", "refused"),
+    [
+        ("https://hooks.example.com/in", Reach(), None),
+        ("http://hooks.example.com/in", Reach(), "plain http://"),
+        ("http://hooks.example.com/in", Reach(allow_loopback=True), "plain http://"),
+        ("http://hooks.example.com/in", Reach(allow_http=True), None),
+        ("http://127.0.0.1:8080/in", Reach(), "127.0.0.1 is a loopback address"),
+        ("http://127.0.0.1:8080/in", Reach(allow_loopback=True), None),
+        ("http://localhost:8080/in", Reach(allow_loopback=True), None),
+        ("http://localhost:8080/in", Reach(), "plain http://"),
+        ("https://169.254.169.254/latest", Reach(allow_private=True), "cloud metadata"),
+        ("https://[2002:a9fe:a9fe::1]/x", Reach(allow_private=True), "carrying 169.254.169.254"),
+        ("https://[::ffff:127.0.0.1]/x", Reach(), "a loopback address"),
+        ("https://10.0.0.5/x", Reach(), "a private address"),
+        ("https://10.0.0.5/x", Reach(allow_private=True), None),
+    ],
+)
+def test_what_a_subscription_url_says_is_checked_before_anything_is_resolved(url, reach, refused):
+    reason = reach.refuses_url(url)
+    if refused is None:
+        assert reason is None
+    else:
+        assert refused in reason
+
+
+def test_plain_http_reaches_only_this_machine_unless_allowed():
+    local = Reach(allow_loopback=True)
+    assert local.refuses_plain_http("http", ["127.0.0.1", "::1"]) is None
+    assert "plain http://" in local.refuses_plain_http("http", ["127.0.0.1", "10.0.0.5"])
+    assert "plain http://" in Reach(allow_private=True).refuses_plain_http("http", ["10.0.0.5"])
+    assert Reach(allow_http=True).refuses_plain_http("http", ["93.184.215.14"]) is None
+    assert Reach().refuses_plain_http("https", ["93.184.215.14"]) is None
 
 
 def test_retry_after_as_seconds_or_a_date():

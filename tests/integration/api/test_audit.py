@@ -390,6 +390,10 @@ def test_stage_history_at_a_moment(app, client, registry, use_policies, as_role)
     second = alice.transition("fraud", 2, "Production")
     carol.post(f"/api/v1/transition-requests/{second['id']}/approve", {}, expect=200)
     erin.post(f"/api/v1/transition-requests/{second['id']}/approve", {}, expect=200)
+    after_second = ledger(app)[-1].at
+    # A serving model is not renamed: retire version 2 (two people) first.
+    retire = alice.transition("fraud", 2, "Archived")
+    carol.post(f"/api/v1/transition-requests/{retire['id']}/approve", {}, expect=200)
     registry.patch("/api/v1/models/fraud", {"new_name": "fraud-v2"})
 
     moment = audit.ledger.format_time(after_first)
@@ -400,9 +404,12 @@ def test_stage_history_at_a_moment(app, client, registry, use_policies, as_role)
     assert holder["requested_by"] == "service:alice"
     assert sorted(holder["approved_by"]) == ["service:carol", "service:erin"]
     assert then["stages"]["Staging"][0]["version"] == 2
+    later = audit.ledger.format_time(after_second)
+    then = registry.get(f"/api/v1/models/fraud-v2/stage-history?at={later}").get_json()
+    assert [h["version"] for h in then["stages"]["Production"]] == [2]
+    assert then["stages"]["Staging"] == []
     now = registry.get("/api/v1/models/fraud-v2/stage-history").get_json()
-    assert [h["version"] for h in now["stages"]["Production"]] == [2]
-    assert now["stages"]["Staging"] == []
+    assert now["stages"]["Production"] == []
     assert error_code(registry.get("/api/v1/models/ghost/stage-history", expect=404)) == "NOT_FOUND"
 
 

@@ -1,5 +1,7 @@
 """Bad input gets a clear JSON error with a stable code and a 4xx, never a 500."""
 
+import base64
+
 import pytest
 
 from tests.helpers import error_code
@@ -192,3 +194,56 @@ def test_odd_values_in_bodies_are_4xx(registry, model):
         expect=404,
     )
     assert error_code(too_long) == "NOT_FOUND"
+
+
+# Deeper than any body of ours, and (the first) deeper than Python's recursion limit: parsing
+# either must refuse the body, never exhaust the stack.
+DEEP_BODIES = [
+    pytest.param(b"[" * 100_000 + b"]" * 100_000, id="past-the-recursion-limit"),
+    pytest.param(b'{"name": ' + b"[" * 5_000 + b"]" * 5_000 + b"}", id="in-a-field"),
+    pytest.param(b'{"name": "ok", "tags": ' + b'{"k": ' * 40 + b"1" + b"}" * 41, id="objects"),
+]
+
+
+@pytest.mark.parametrize("raw", DEEP_BODIES)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/models",
+        "/api/v1/models/fraud/versions",
+        "/api/v1/models/fraud/versions/1/transitions",
+        "/api/v1/policies/evaluate",
+        "/api/v1/webhooks",
+        "/api/v1/tokens",
+    ],
+)
+@pytest.mark.parametrize("idempotent", [False, True], ids=["plain", "idempotency-key"])
+def test_deeply_nested_bodies_are_400_not_500(registry, model, path, raw, idempotent):
+    headers = {"Idempotency-Key": "nested-body-1"} if idempotent else {}
+    response = registry.call(
+        "POST", path, 400, data=raw, content_type="application/json", headers=headers
+    )
+    assert error_code(response) == "INVALID_ARGUMENT"
+    assert "nested" in response.get_json()["message"]
+
+
+def test_a_deeply_nested_put_or_patch_is_400(registry, model):
+    raw = b'{"version": ' + b"[" * 5_000 + b"]" * 5_000 + b"}"
+    for method, path in (
+        ("PUT", "/api/v1/models/fraud/aliases/champion"),
+        ("PATCH", "/api/v1/models/fraud"),
+    ):
+        response = registry.call(method, path, 400, data=raw, content_type="application/json")
+        assert error_code(response) == "INVALID_ARGUMENT"
+
+
+def test_bodies_as_deep_as_ours_still_parse(registry, model):
+    registry.post("/api/v1/models", {"name": "nested-ok", "tags": {"k": "v"}}, expect=201)
+
+
+def test_a_bearer_token_of_deeply_nested_json_is_401_not_500(client, model):
+    """Without an identity provider too: telling a JWT from an API token reads its header."""
+    segment = base64.urlsafe_b64encode(b"[" * 3000 + b"]" * 3000).rstrip(b"=").decode()
+    response = client.get("/api/v1/models", headers={"Authorization": f"Bearer {segment}.e30.x"})
+    assert response.status_code == 401
+    assert error_code(response) == "UNAUTHENTICATED"

@@ -206,7 +206,9 @@ def test_a_model_serving_in_production_cannot_be_renamed(registry):
     registry.transition("fraud", 1, "Production")
     response = registry.patch("/api/v1/models/fraud", {"new_name": "fraud-old"}, expect=409)
     assert error_code(response) == "CONFLICT"
-    assert response.get_json()["details"]["production_versions"] == [1]
+    assert response.get_json()["details"]["active_versions"] == [
+        {"version": 1, "stage": "Production"}
+    ]
     assert registry.get("/api/v1/resolve?uri=models:/fraud/Production").get_json()["version"] == 1
     (refusal,) = registry.get("/api/v1/audit?event=transition.refused").get_json()["events"]
     assert (refusal["model"], refusal["data"]["reason"]) == ("fraud", "serving")

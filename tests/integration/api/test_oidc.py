@@ -299,3 +299,26 @@ def test_refused_oidc_callers_are_on_the_record_only_by_verified_claims(client, 
         ("user:alice", "role"),
     ]
     assert "the-ceo" not in json.dumps(events)
+
+
+@pytest.mark.parametrize(
+    "part",
+    [
+        pytest.param("header", id="header"),
+        pytest.param("header-field", id="header-field"),
+        pytest.param("claims", id="claims"),
+    ],
+)
+def test_a_token_of_deeply_nested_json_is_refused_not_a_500(client, idp, part):
+    deep = b"[" * 3000 + b"]" * 3000  # fits in one header line (gunicorn allows 8 KiB)
+    header = b64(json.dumps({"alg": "RS256", "kid": "rsa-1"}).encode())
+    claims = b64(json.dumps({"iss": idp.issuer, "aud": AUDIENCE, "sub": "alice"}).encode())
+    if part == "header":
+        header = b64(deep)
+    elif part == "header-field":
+        header = b64(b'{"alg": "RS256", "kid": "rsa-1", "x": ' + deep + b"}")
+    else:
+        claims = b64(deep)
+    response = call(client, f"{header}.{claims}.{b64(b'signature')}")
+    assert response.status_code == 401
+    assert response.get_json()["error_code"] == "UNAUTHENTICATED"

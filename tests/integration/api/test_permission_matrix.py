@@ -31,7 +31,9 @@ def build_world(
     registry.create_model("fraud", tags={"team": "risk"})
     for _ in range(3):
         registry.create_version("fraud", tags={"k": "v"})
-    registry.put("/api/v1/models/fraud/aliases/champion", {"version": 1})
+    # dev-* aliases are free under the defaults, so the alias routes show their declared
+    # permission here; what the alias rules add is tested in test_alias_rules.py.
+    registry.put("/api/v1/models/fraud/aliases/dev-champion", {"version": 1})
     requester = RegistryClient(client, tokens("contributor", name="requester"))
     # A pending request into Staging (approvable by approvers and admins under the defaults);
     # filed by the acting caller when it may, so "cancel" is its own request.
@@ -91,11 +93,11 @@ SAMPLES: dict[tuple[str, str], Any] = {
         None,
     ),
     ("put", "/api/v1/models/{name}/aliases/{alias}"): lambda w: (
-        "/api/v1/models/fraud/aliases/challenger",
+        "/api/v1/models/fraud/aliases/dev-challenger",
         {"version": 2},
     ),
     ("delete", "/api/v1/models/{name}/aliases/{alias}"): lambda w: (
-        "/api/v1/models/fraud/aliases/champion",
+        "/api/v1/models/fraud/aliases/dev-champion",
         None,
     ),
     ("get", "/api/v1/models/{name}/versions"): lambda w: ("/api/v1/models/fraud/versions", None),

@@ -56,6 +56,8 @@ def test_the_secret_is_shown_once_and_stored_encrypted(app, registry):
         ({"url": "ftp://example.com/x"}, "url"),
         ({"url": "https://"}, "url"),
         ({"url": "https://user:pw@example.com/x"}, "url"),
+        ({"url": "https://[::1/x"}, "url"),
+        ({"url": "https://example.com:99999/x"}, "url"),
         ({"url": "https://example.com/" + "x" * 3000}, "url"),
         ({"events": []}, "events"),
         ({"events": ["model.exploded"]}, "events"),

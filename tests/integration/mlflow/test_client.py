@@ -366,3 +366,75 @@ def test_stored_model_files_cannot_be_replaced(admin, saved_model, tmp_path):
     assert refused.value.response.json()["error_code"] == "RESOURCE_ALREADY_EXISTS"
     model = mlflow.pyfunc.load_model(f"models:/{name}/Production")
     assert list(model.predict(pd.DataFrame({"x": [1]}))) == [2]
+
+
+def mint(registry_db: Registry, name: str, *roles: str) -> str:
+    done = subprocess.run(
+        [MODELGATE, "token", "create", "--name", name, "--owner", f"user:{name}"]
+        + [f"--role={r}" for r in roles],
+        env=registry_db.env,
+        cwd=registry_db.workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_default_policies_govern_aliases_from_the_mlflow_client(
+    monkeypatch, registry_db, governed_server, saved_model
+):
+    """What a deploy pipeline loads through models:/NAME@champion is what two approvers
+    admitted to Production: a contributor cannot move the alias, nobody can point it at
+    another version or take it away alone."""
+    tag = uuid.uuid4().hex[:6]
+    contributor = mint(registry_db, f"dev-{tag}", "contributor")
+    lead = mint(registry_db, f"lead-{tag}", "contributor", "approver")
+    approvers = [mint(registry_db, f"approver-{n}-{tag}", "approver") for n in (1, 2)]
+    client = use(monkeypatch, governed_server, ADMIN_TOKEN)
+    name = unique("aliased")
+    client.create_registered_model(name)
+    client.create_model_version(name, saved_model)
+    client.create_model_version(name, saved_model)
+    client.transition_model_version_stage(name, "1", "Staging")
+    request = requests.post(
+        f"{governed_server.url}/api/v1/models/{name}/versions/1/transitions",
+        json={"to_stage": "Production"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        timeout=30,
+    ).json()
+    for token in approvers:
+        approved = requests.post(
+            f"{governed_server.url}/api/v1/transition-requests/{request['id']}/approve",
+            json={},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert approved.status_code == 200, approved.text
+    assert client.get_model_version(name, "1").current_stage == "Production"
+
+    mine = use(monkeypatch, governed_server, contributor)
+    before = governed_server.requests_to("registered-models/alias")
+    with pytest.raises(MlflowException) as refused:
+        mine.set_registered_model_alias(name, "champion", "1")
+    assert refused.value.error_code == "PERMISSION_DENIED"
+    assert governed_server.requests_to("registered-models/alias") == before + 1  # not retried
+
+    for token in (lead, ADMIN_TOKEN):
+        with pytest.raises(MlflowException) as elsewhere:
+            use(monkeypatch, governed_server, token).set_registered_model_alias(
+                name, "champion", "2"
+            )
+        assert elsewhere.value.error_code == "PERMISSION_DENIED"
+        assert "may point only at a version in Production" in elsewhere.value.message
+
+    use(monkeypatch, governed_server, lead).set_registered_model_alias(name, "champion", "1")
+    model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    assert list(model.predict(pd.DataFrame({"x": [2]}))) == [3]
+    with pytest.raises(MlflowException) as removal:
+        use(monkeypatch, governed_server, ADMIN_TOKEN).delete_registered_model_alias(
+            name, "champion"
+        )
+    assert removal.value.error_code == "PERMISSION_DENIED"
+    assert client.get_model_version_by_alias(name, "champion").version == "1"

@@ -186,3 +186,47 @@ def test_a_sock_of_the_requester_cannot_approve_through_databricks_calls(in_stag
         creator="user:eve",
     )["activity"]
     assert cancelled["state"] == "cancelled"
+
+
+@pytest.fixture
+def serving(in_staging, mlflow_as):
+    """fraud version 1 promoted to Production by two approvers; version 2 in None."""
+    api = in_staging
+    api.version("fraud")
+    api.post("transition-requests/create", name="fraud", version="1", stage="Production")
+    for approver in ("alice", "bob"):
+        mlflow_as("approver", name=approver).post(
+            "transition-requests/approve",
+            name="fraud",
+            version="1",
+            stage="Production",
+            archive_existing_versions=True,
+        )
+    return api
+
+
+@pytest.mark.parametrize("version", ["1", "2"])
+def test_a_contributor_moves_no_alias_through_the_mlflow_layer(serving, mlflow_as, version):
+    contributor = mlflow_as("contributor")
+    body = contributor.post(
+        "registered-models/alias", 403, name="fraud", alias="champion", version=version
+    )
+    assert body["error_code"] == "PERMISSION_DENIED"
+    assert "aliases-follow-production" in body["message"]
+    model = serving.get("registered-models/get", name="fraud")["registered_model"]
+    assert model["aliases"] == []
+
+
+def test_through_the_mlflow_layer_an_alias_names_only_the_version_in_production(serving, mlflow_as):
+    lead = mlflow_as("contributor", "approver")
+    refused = lead.post("registered-models/alias", 403, name="fraud", alias="champion", version="2")
+    assert refused["error_code"] == "PERMISSION_DENIED"  # MLflow's word for a policy refusal
+    assert refused["details"]["failed_checks"][0]["check"] == "alias_stage"
+    lead.post("registered-models/alias", name="fraud", alias="champion", version="1")
+    found = serving.get("registered-models/alias", name="fraud", alias="champion")
+    assert found["model_version"]["version"] == "1"
+    # Removing it while version 1 serves is nobody's alone, an admin's included.
+    for caller in (lead, serving, mlflow_as("contributor")):
+        body = caller.delete("registered-models/alias", None, name="fraud", alias="champion")
+        assert body["error_code"] == "PERMISSION_DENIED"
+    assert serving.get("registered-models/alias", name="fraud", alias="champion")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 
+import pytest
 import sqlalchemy as sa
 
 from registry.extensions import db
@@ -345,3 +346,28 @@ def test_a_model_serving_in_production_cannot_be_renamed_through_mlflow(mlflow_a
     )
     model = mlflow_api.get("registered-models/get", name="fraud")["registered_model"]
     assert model["name"] == "fraud"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"name": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+        b'{"name": "m", "tags": [' + b'{"key": ' * 40 + b'"k"' + b"}" * 40 + b"]}",
+    ],
+    ids=["past-the-recursion-limit", "in-a-field", "objects"],
+)
+@pytest.mark.parametrize(
+    "endpoint",
+    ["registered-models/create", "model-versions/create", "registered-models/alias"],
+)
+def test_deeply_nested_bodies_are_invalid_parameter_values(client, tokens, endpoint, raw):
+    response = client.post(
+        f"/api/2.0/mlflow/{endpoint}",
+        data=raw,
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {tokens('admin')}"},
+    )
+    assert response.status_code == 400
+    assert response.get_json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "nested" in response.get_json()["message"]

@@ -117,7 +117,7 @@ def pending_promotion(server: dict[str, Any]) -> int:
             {"source": "s3://models/fraud/v", "tags": {"auc": "0.93", "owner": "risk"}},
         )
     api(server, "POST", "/api/v1/models/fraud/versions/1/transitions", {"to_stage": "Staging"})
-    api(server, "PUT", "/api/v1/models/fraud/aliases/candidate", {"version": 1})
+    api(server, "PUT", "/api/v1/models/fraud/aliases/dev-candidate", {"version": 1})
     request = api(
         server,
         "POST",

@@ -277,9 +277,9 @@ def test_the_models_list_shows_serving_versions_and_pending_counts(app, tokens, 
 
 
 def test_the_model_page_lists_versions_aliases_tags_and_timeline(app, tokens, governed, registry):
-    registry.put("/api/v1/models/fraud/aliases/champion", {"version": 1})
+    registry.put("/api/v1/models/fraud/aliases/dev-champion", {"version": 1})
     page = Browser(app, tokens("viewer")).page("/ui/models/fraud")
-    assert "@champion" in page
+    assert "@dev-champion" in page
     assert "team" in page
     assert "auc=0.93" in page
     assert "Stage changes" in page
