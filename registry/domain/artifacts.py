@@ -561,7 +561,8 @@ class ArtifactStore:
         if blob.is_file():
             return
         blob.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(received.scratch, 0o444)
+        # Read-only, and for the service's own user alone (the directories are private too).
+        os.chmod(received.scratch, 0o400)
         try:
             os.link(received.scratch, blob)  # fails, rather than replaces, if it exists
         except FileExistsError:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from registry import config, database, secret_keys
 from registry.domain import events, idempotency, identity, webhooks
 from registry.domain import keys as sealed
+from registry.domain.destinations import Reach
 from registry.domain.principal import system
 from registry.domain.webhooks import SecretBox
 from registry.orm import IdempotencyKey, Webhook
@@ -70,10 +71,15 @@ def seed(workdir: Path, committed: str, receiver_url: str) -> dict[str, str]:
                 session, system(), name="admin", roles=["admin"], owner="system:test", secret=ADMIN
             )
             hook = webhooks.create_webhook(
-                session, system(), old_box, url=receiver_url, events=["*"]
+                session,
+                system(),
+                old_box,
+                url=receiver_url,
+                events=["*"],
+                reach=Reach(allow_loopback=True),  # the receiver runs on this machine
             )
             minted = identity.create_token(
-                session, system(), name="ci", roles=["admin"], owner="service:admin"
+                session, system(), name="ci", roles=["admin"], owner="system:test"
             )
             answer = {"id": minted.id, "name": "ci", "roles": ["admin"], "token": minted.token}
             session.add(

@@ -55,12 +55,20 @@ def test_serve_creates_the_database_key_and_artifacts_private(tmp_path):
         )
         files = {
             name: mode(tmp_path / name)
-            for name in ("modelgate.db", "modelgate.db-wal", "modelgate.db-shm", "modelgate.secret")
+            for name in (
+                "modelgate.db",
+                "modelgate.db-wal",
+                "modelgate.db-shm",
+                "modelgate.secret",
+                "modelgate.audit.key",
+            )
         }
         assert files == dict.fromkeys(files, 0o600)
         store = tmp_path / "mlartifacts"
         assert mode(store) == 0o700
-        assert mode(store / "fraud" / "v1" / "model.pkl") & 0o077 == 0
+        stored = list(store.rglob("*"))
+        assert any(path.is_file() for path in stored)  # the upload is in there, by its digest
+        assert [path for path in stored if mode(path) & 0o077] == []
 
 
 def test_a_database_others_may_read_is_made_private_and_the_operator_told(tmp_path):

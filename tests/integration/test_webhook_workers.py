@@ -369,7 +369,7 @@ def test_beat_publishes_signed_checkpoints_that_a_worker_delivers(installation):
 def test_the_embedded_default_publishes_checkpoints_without_redis(tmp_path):
     from tests.integration.test_webhook_delivery import verify_with_the_public_key_alone
 
-    token = "bootstrap-admin-token-for-tests"
+    token = "bootstrap-admin-token-for-tests-0123456789"
     env = clean_env(
         MODELGATE_DATABASE_URL=f"sqlite:///{tmp_path / 'registry.db'}",
         MODELGATE_BOOTSTRAP_TOKEN=token,

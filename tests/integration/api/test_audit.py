@@ -494,13 +494,14 @@ def test_verify_reports_the_head(history):
 def test_verify_finds_nothing_wrong_in_a_real_history(history, use_policies, as_role):
     """Renames, deletions, re-creations, archiving and governed requests all replay to
     exactly the registry's state: no false alarm."""
+    history.transition("fraud", 2, "Archived")  # a model that serves is not renamed
+    history.patch("/api/v1/models/fraud", {"new_name": "fraud-v2"})
     use_policies(DEFAULT_POLICIES)
     carol, erin = as_role("approver", name="carol"), as_role("approver", name="erin")
-    history.transition("fraud", 3, "Staging")
-    pending = as_role("contributor", name="alice").transition("fraud", 3, "Production")
+    history.transition("fraud-v2", 3, "Staging")
+    pending = as_role("contributor", name="alice").transition("fraud-v2", 3, "Production")
     carol.post(f"/api/v1/transition-requests/{pending['id']}/approve", {}, expect=200)
     erin.post(f"/api/v1/transition-requests/{pending['id']}/approve", {}, expect=200)
-    history.patch("/api/v1/models/fraud", {"new_name": "fraud-v2"})
     history.delete("/api/v1/models/churn/versions/1", expect=204)
     history.delete("/api/v1/models/churn", expect=204)
     history.create_model("churn")

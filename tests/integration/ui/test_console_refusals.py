@@ -64,10 +64,13 @@ def test_a_failed_sign_in_is_on_the_record_by_fingerprint(app, registry):
     assert pasted not in str(event)
 
 
-def test_a_form_sent_after_the_token_was_revoked_is_on_the_record(app, registry, governed):
+def test_a_form_sent_after_the_token_was_revoked_is_on_the_record(app, registry, governed, tokens):
     made = registry.post(
         "/api/v1/tokens", {"name": "lead-carol", "roles": ["approver"]}, expect=201
     ).get_json()
+    # An approver token minted over the API waits for a second admin (the default policy).
+    second_admin = RegistryClient(registry.client, tokens("admin", name="admin-two"))
+    second_admin.post(f"/api/v1/tokens/{made['id']}/approve", {}, expect=200)
     carol = Browser(app, made["token"])
     inbox = carol.page("/ui/inbox")
     registry.delete(f"/api/v1/tokens/{made['id']}", expect=204)
