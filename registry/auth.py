@@ -167,6 +167,13 @@ def authenticate(*, basic_auth: bool = False) -> Principal:
         )
     scheme, _, token = header.partition(" ")
     authenticator = current_app.extensions["modelgate.authenticator"]
+    if scheme.lower() == "bearer" and token.strip():
+        # A token this process verified moments ago is no guess: it is answered without
+        # asking the failure counter (a Redis round trip with replicas, on every resolve).
+        known = authenticator.remembered(token.strip())
+        if known is not None:
+            _note_use(known)
+            return known
     # Failures are counted per client address, and an address over the limit is refused
     # before its credential is looked up (registry.guessing).
     with counting_failures():

@@ -260,6 +260,14 @@ class Authenticator:
             self._cache.clear()
             self._last_used.clear()
 
+    def remembered(self, token: str) -> Principal | None:
+        """The caller behind ``token`` if this process verified it moments ago, else None
+        (nothing is looked up)."""
+        cached = self._cache.get(hashlib.sha256(token.encode()).hexdigest())
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
+        return None
+
     def authenticate(self, session: Session, token: str, *, fresh: bool = False) -> Principal:
         """The caller behind ``token``. ``fresh`` skips the cache: the console asks so, as a
         sign-in lives for hours and a revoked token must end it at once (one indexed lookup

@@ -208,3 +208,19 @@ def test_a_redis_outage_still_limits_guessing_in_memory(postgres_url):
     finally:
         with app.app_context():
             db.engine.dispose()
+
+
+def test_a_token_this_process_just_verified_is_no_guess(sqlite_template, tmp_path):
+    """With the per-process cache of verified callers on (the default), a pipeline's token
+    verified moments ago is answered without consulting the failure counter; a token not
+    yet verified from a blocked address still gets 429, so guessing gains nothing."""
+    path = tmp_path / "registry.db"
+    shutil.copy(sqlite_template, path)
+    app = make_app(f"sqlite:///{path}", AUTH_FAILURE_LIMIT=LIMIT, AUTH_CACHE_SECONDS=60)
+    shared = from_address(app, "203.0.113.40")  # a pipeline and a guesser behind one NAT
+    pipeline, other = mint(app, "pipeline"), mint(app, "other")
+    assert call(shared, pipeline).status_code == 200
+    assert [call(shared, guess()).status_code for _ in range(5)] == [401] * 5
+    assert call(shared, guess()).status_code == 429
+    assert call(shared, pipeline).status_code == 200  # verified moments ago: no guess
+    assert call(shared, other).status_code == 429  # never checked from here while blocked
