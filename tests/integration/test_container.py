@@ -14,6 +14,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import tomllib
 import urllib.request
 from pathlib import Path
@@ -128,8 +129,15 @@ def test_the_image_command_serves_counts_across_workers_logs_json_and_stops(
         with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
             ours = response.headers["X-Request-ID"]
             assert ours != "from-the-probe"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
-            text = r.read().decode()
+        # Both workers report once each has built the app; /readyz answered when the first
+        # had, so scrape until the second has too (or the deadline says it never will).
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:  # noqa: S310
+                text = r.read().decode()
+            if "modelgate_db_pool_connections_max 8.0" in text or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
         process.send_signal(signal.SIGTERM)
         returncode = process.wait(timeout=40)
