@@ -37,6 +37,18 @@ def read_private(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _write_aside(path: Path, content: bytes, suffix: str) -> Path:
+    """``content`` in a private file beside ``path``, flushed to disk, ready to be put in
+    place in one atomic step."""
+    aside = path.with_name(f".{path.name}.{os.getpid()}{suffix}")
+    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(content)
+        out.flush()
+        os.fsync(out.fileno())
+    return aside
+
+
 def create_private(path: Path, content: bytes) -> bytes:
     """Write ``content`` to ``path`` with mode 0600 unless the file exists; return what the
     file holds afterwards (another process's key if it got there first).
@@ -44,13 +56,8 @@ def create_private(path: Path, content: bytes) -> bytes:
     Written aside, then hard-linked into place: the link is atomic and fails if the name is
     taken, so no process ever sees half a key or replaces another's."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    aside = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    aside = _write_aside(path, content, "")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
         with contextlib.suppress(FileExistsError):  # another process's key came first
             os.link(aside, path)
     finally:
@@ -61,13 +68,8 @@ def create_private(path: Path, content: bytes) -> bytes:
 def replace_private(path: Path, content: bytes) -> None:
     """Put ``content`` in place of the key file at ``path`` atomically, mode 0600 (for a key
     being replaced on purpose; :func:`create_private` never replaces)."""
-    aside = path.with_name(f".{path.name}.{os.getpid()}.new")
-    fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    aside = _write_aside(path, content, ".new")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(content)
-            out.flush()
-            os.fsync(out.fileno())
         os.replace(aside, path)
     finally:
         aside.unlink(missing_ok=True)
