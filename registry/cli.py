@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from registry import config, database, keyfiles
+from registry import config, database
+from registry.config import keyfiles
 from registry.domain import policy_files
 from registry.domain.errors import DomainError
 from registry.domain.policy import PolicyError, parse_duration
@@ -411,7 +412,7 @@ def audit_keygen(output: str) -> None:
     """
     from pathlib import Path
 
-    from registry import keyfiles
+    from registry.config import keyfiles
     from registry.domain import checkpoints
 
     path = Path(output)
@@ -847,7 +848,7 @@ def _replace_committed_key(settings: dict[str, Any]) -> None:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from registry import secret_keys
+    from registry.config import secret_keys
     from registry.domain import events
     from registry.domain import keys as sealed
 

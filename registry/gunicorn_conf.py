@@ -36,7 +36,7 @@ LOG_FORMAT = _config.setting("LOG_FORMAT")
 if (_config.setting("DATABASE_URL") or "sqlite://").startswith("sqlite"):
     # gunicorn started directly on the embedded database (``modelgate serve`` has done this
     # already): SQLite makes its files with the process's umask.
-    from registry import keyfiles as _keyfiles
+    from registry.config import keyfiles as _keyfiles
 
     _keyfiles.create_files_private()
 

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
-from registry import secret_keys
+from registry.config import secret_keys
 from registry.delivery import Target
 from registry.domain import webhooks
 from registry.domain.webhooks import SecretBox
