@@ -161,7 +161,7 @@ def db_grant(role: str | None) -> None:
 def _grant(url: str, role: str) -> None:
     import sqlalchemy as sa
 
-    from registry.db_roles import RoleError, grant_application_role
+    from registry.database.roles import RoleError, grant_application_role
 
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
