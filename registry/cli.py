@@ -313,7 +313,7 @@ def audit_verify(
             raise click.ClickException(f"--public-key: {exc}") from None
     roots: list[Any] | None = None
     if tsa_certificates:
-        from registry.timestamping import load_certificates
+        from registry.clients.timestamping import load_certificates
 
         try:
             roots = [c for f in tsa_certificates for c in load_certificates(f.read())]

@@ -165,7 +165,7 @@ def _check_audit_keys(values: dict[str, Any]) -> None:
             checkpoints.load_public_keys(values["AUDIT_PUBLIC_KEYS"])
         name = "AUDIT_TSA_CERTIFICATES"
         if values["AUDIT_TSA_CERTIFICATES"]:
-            from registry.timestamping import load_certificates
+            from registry.clients.timestamping import load_certificates
 
             load_certificates(values["AUDIT_TSA_CERTIFICATES"])
     except (ValueError, keyfiles.KeyFileError) as exc:
