@@ -7,24 +7,19 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
-from registry import (
-    api,
-    auth,
-    config,
-    database,
-    errors,
-    guessing,
-    metrics,
-    mlflow,
-    observability,
-    outbox,
-    ratelimit,
-    refusals,
-    ui,
-)
+from registry import api, config, database, mlflow, outbox, ui
 from registry.api.http import use_json_provider
 from registry.domain import artifacts, checkpoints, events, policy_files
 from registry.extensions import db, migrate
+from registry.web import (
+    auth,
+    errors,
+    guessing,
+    metrics,
+    observability,
+    ratelimit,
+    refusals,
+)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:

@@ -114,8 +114,8 @@ def init_app(app: Flask) -> None:
 def _register_metrics(app: Flask) -> None:
     from prometheus_client.core import GaugeMetricFamily
 
-    from registry import metrics
     from registry.orm import WebhookDelivery
+    from registry.web import metrics
 
     def collect(session: Session) -> Any:
         by_state = GaugeMetricFamily(

@@ -16,7 +16,6 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from registry.api.http import answer, page_tokens, policies
-from registry.auth import current_principal, public, requires
 from registry.domain import (
     deletion,
     manifests,
@@ -34,6 +33,7 @@ from registry.domain.stages import Stage
 from registry.extensions import db
 from registry.mlflow import entities, errors, filters
 from registry.mlflow.fields import Fields
+from registry.web.auth import current_principal, public, requires
 
 blp = Blueprint("mlflow", __name__)
 errors.register(blp)

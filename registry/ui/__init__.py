@@ -16,11 +16,11 @@ from flask import Flask, Response, make_response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, NotFound
 
-from registry import refusals
 from registry.domain.errors import DomainError
-from registry.errors import STATUS_BY_CODE, handle_http_exception, handle_unexpected
 from registry.extensions import db
 from registry.ui import oidc, views
+from registry.web import refusals
+from registry.web.errors import STATUS_BY_CODE, handle_http_exception, handle_unexpected
 
 log = logging.getLogger("modelgate.ui")
 

@@ -24,7 +24,6 @@ from flask import (
     url_for,
 )
 
-from registry import auth, refusals
 from registry.api.audit import export_body
 from registry.api.http import page_tokens, policies
 from registry.domain import (
@@ -41,10 +40,11 @@ from registry.domain.errors import DomainError, InvalidArgument, Unauthenticated
 from registry.domain.events import EventType
 from registry.domain.permissions import Action
 from registry.domain.stages import Stage
-from registry.errors import STATUS_BY_CODE
 from registry.extensions import db
 from registry.ui import session
 from registry.ui.session import signed_in
+from registry.web import auth, refusals
+from registry.web.errors import STATUS_BY_CODE
 
 bp = Blueprint(
     "ui",

@@ -69,7 +69,7 @@ TRANSITIONS_APPLIED = Counter(
 )
 REFUSALS = Counter(
     "modelgate_refusals_total",
-    "Refused writes (registry.refusals), by audit event and whether each was recorded in the "
+    "Refused writes (registry.web.refusals), by audit event and whether each was recorded in the "
     "ledger one by one ('individually') or counted into a per-minute summary ('counted'); a "
     "rising 'counted' is a flood.",
     ["event", "recorded"],

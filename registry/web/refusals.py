@@ -26,13 +26,13 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 
-from registry import auth, metrics
 from registry.domain import refusals
 from registry.domain.errors import DomainError, PermissionDenied, Unauthenticated
 from registry.domain.events import REQUEST_ID
 from registry.domain.permissions import Action
 from registry.extensions import db
 from registry.orm.base import utcnow
+from registry.web import auth, metrics
 
 log = logging.getLogger("modelgate.refusals")
 

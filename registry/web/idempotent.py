@@ -1,7 +1,7 @@
 """``Idempotency-Key`` on POST: run the view once per key, answer retries from the store.
 
 The rules live in :mod:`registry.domain.idempotency`; this is the HTTP side, applied by
-:func:`registry.auth.requires` to every authenticated POST that carries the header (the
+:func:`registry.web.auth.requires` to every authenticated POST that carries the header (the
 native API and the MLflow layer alike).
 """
 
