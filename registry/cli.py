@@ -584,8 +584,8 @@ def webhooks_sweep() -> None:
     """Send every delivery that is due, from this process, and wait for the outcome."""
     from collections import Counter
 
-    from registry import outbox
-    from registry.delivery import deliver_due
+    from registry.delivery import outbox
+    from registry.delivery.sender import deliver_due
 
     with _registry() as session:
         hooks = outbox.runtime()
@@ -780,7 +780,9 @@ def keys_reseal() -> None:
     or MODELGATE_WEBHOOK_ENCRYPTION_KEY (new,old); then the old key can go. On the embedded
     default it also finishes replacing a key file that held the once-committed key.
     """
-    from registry import outbox
+    from flask import current_app
+
+    from registry.config import secret_keys
     from registry.domain import keys as sealed
 
     settings = _settings()
@@ -788,7 +790,7 @@ def keys_reseal() -> None:
         _replace_committed_key(settings)
         return
     with _registry() as session:
-        result = sealed.reseal(session, outbox.runtime().box, system())
+        result = sealed.reseal(session, secret_keys.app_box(current_app), system())
         session.commit()
     click.echo(
         f"Sealed again under the current key: {result.webhook_secrets} webhook secret(s), "

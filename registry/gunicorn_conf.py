@@ -151,10 +151,10 @@ def on_starting(server: Any) -> None:
 def post_worker_init(worker: Any) -> None:
     """Without Redis, each API process runs the embedded webhook sender and sweeps; with or
     without, it writes the summaries of the refusals it counted (registry.web.refusals)."""
-    from registry import background
+    from registry.delivery import embedded
     from registry.web import refusals
 
-    background.start(worker.wsgi)
+    embedded.start(worker.wsgi)
     refusals.start(worker.wsgi)
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry import outbox
 from registry.api.http import Blueprint, answer, empty, page_tokens, single
+from registry.delivery import outbox
 from registry.domain import webhooks
 from registry.domain.permissions import Action
 from registry.extensions import db

@@ -68,6 +68,17 @@ def box(config: Mapping[str, Any]) -> SecretBox:
     return SecretBox(box_keys(config))
 
 
+# Where create_app keeps the app's one box (in Flask's app.extensions): the webhook outbox
+# seals subscribers' secrets with it, the idempotency store the answers it keeps.
+EXTENSION = "modelgate.secret_box"
+
+
+def app_box(app: Any) -> SecretBox:
+    """The box of a Flask app built by create_app."""
+    box: SecretBox = app.extensions[EXTENSION]
+    return box
+
+
 def _as_list(value: str | Iterable[str] | None) -> list[str]:
     if not value:
         return []

@@ -108,7 +108,7 @@ def test_the_application_role_serves_the_registry(two_roles):
 
         _require_current_schema(engine_url(two_roles["app"]))  # `modelgate serve`'s check
         with app.app_context():
-            from registry.background import publish_checkpoint
+            from registry.delivery.embedded import publish_checkpoint
 
             app.config["AUDIT_CHECKPOINT_SECONDS"] = 1
             assert publish_checkpoint(app) is not None
