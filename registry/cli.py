@@ -87,13 +87,13 @@ def _embedded_or_sqlite() -> bool:
     "2 x CPUs + 1, at most 8).",
 )
 def serve(host: str, port: int, workers: int | None) -> None:
-    """Serve the API with gunicorn (the container's configuration, registry.gunicorn_conf).
+    """Serve the API with gunicorn (the container's configuration, registry.serve.gunicorn_conf).
 
     On the embedded default (no MODELGATE_DATABASE_URL) the SQLite file is migrated first and
     one worker process serves with threads. With a server database, migrations are left to
     `modelgate db upgrade` (a deploy step), and the service refuses to start behind them.
     """
-    from registry import server
+    from registry.serve import server
 
     settings = _settings()
     _check_policies(settings)

@@ -5,7 +5,7 @@ Two kinds of figure:
 - **Counted in the process** as things happen: HTTP requests and their latency by route and
   status, transitions applied, database connections in use. Under gunicorn each worker
   process counts its own, so ``PROMETHEUS_MULTIPROC_DIR`` must name a directory the workers
-  share (the chart mounts an emptyDir; :mod:`registry.gunicorn_conf` makes one when it is
+  share (the chart mounts an emptyDir; :mod:`registry.serve.gunicorn_conf` makes one when it is
   unset): whichever worker answers a scrape then reports the sum over all of them.
 - **Read from the database at scrape time**: pending transition requests, and whatever
   another module adds with :func:`register_collector` (the webhook outbox's figures,

@@ -10,7 +10,7 @@ or 403 answered to a write, so nothing refused goes unrecorded for want of a hoo
 Recording never changes the answer: if it fails, the failure is logged and the caller gets
 its error as before. Counted refusals are written as summaries by a thread in each server
 process when their minute closes, and all of them when the process stops cleanly
-(:func:`start`, :func:`stop`, called from registry.gunicorn_conf).
+(:func:`start`, :func:`stop`, called from registry.serve.gunicorn_conf).
 """
 
 from __future__ import annotations

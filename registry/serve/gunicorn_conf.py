@@ -1,6 +1,6 @@
 """gunicorn settings for the API, the container's command and what ``modelgate serve`` runs:
 
-    gunicorn -c python:registry.gunicorn_conf 'registry:create_app()'
+    gunicorn -c python:registry.serve.gunicorn_conf 'registry:create_app()'
 
 gunicorn applies ``GUNICORN_CMD_ARGS`` and command-line flags after this module, so any value
 here can be changed per deployment (``GUNICORN_CMD_ARGS="--timeout 120"``). Process counts
@@ -29,7 +29,7 @@ from gunicorn import glogging  # noqa: E402
 
 # Aliased: gunicorn reads every module-level name that is one of its settings ("config" is).
 from registry import config as _config  # noqa: E402
-from registry.server import default_workers as _default_workers  # noqa: E402
+from registry.serve.server import default_workers as _default_workers  # noqa: E402
 from registry.web import observability as _observability  # noqa: E402
 
 LOG_FORMAT = _config.setting("LOG_FORMAT")
@@ -132,7 +132,7 @@ def on_starting(server: Any) -> None:
     for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
         stale.unlink()
     from registry.domain import policy_files
-    from registry.startup import (
+    from registry.serve.startup import (
         record_policies,
         upgrade_artifact_store,
         warn_about_policies,
