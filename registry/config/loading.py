@@ -221,7 +221,7 @@ def _embedded_secret(values: dict[str, Any]) -> str:
     key waits in ``<name>.secret.next`` (made once, so every process agrees on it) and is the
     one used from now on, while the committed key only opens what it sealed, until
     ``modelgate serve`` (or ``db upgrade``, ``keys reseal``) has sealed everything again
-    under the new key and moved it into place (:func:`registry.cli._replace_committed_key`).
+    under the new key and moved it into place (:func:`registry.cli.keys.replace_committed_key`).
     """
     database = sa.engine.make_url(values["DATABASE_URL"]).database
     if not database or database == ":memory:":

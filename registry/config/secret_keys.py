@@ -15,7 +15,7 @@ The embedded default's key file was committed to the repository once (544de06), 
 value is public: every install started from a clone had the same key. It is recognised by
 its hash (the value itself is not repeated here) and never used to sign or seal: a key set
 to it is refused, and the embedded default replaces a key file holding it (see
-:mod:`registry.cli`, ``keys reseal``).
+:mod:`registry.cli.keys`, ``keys reseal``).
 """
 
 from __future__ import annotations
