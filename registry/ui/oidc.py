@@ -18,7 +18,7 @@ from flask import current_app, flash, redirect, render_template, request, sessio
 from registry.domain.errors import Unauthenticated
 from registry.extensions import db
 from registry.ui import session as console_session
-from registry.ui.views import bp
+from registry.ui.blueprint import bp
 from registry.web import auth
 from registry.web.authentication import looks_like_jwt
 
