@@ -38,4 +38,4 @@ EXPOSE 8080
 # /healthz answers while the process is up (no database involved), as a liveness check.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as r; r.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8080'), timeout=4)"]
-CMD ["gunicorn", "--config", "python:registry.gunicorn_conf", "registry:create_app()"]
+CMD ["gunicorn", "--config", "python:registry.serve.gunicorn_conf", "registry:create_app()"]

@@ -9,7 +9,7 @@ __all__ = ["create_app"]
 
 def __getattr__(name: str) -> Any:
     # create_app is imported on first use, not with the package: importing a light module
-    # (registry.config, registry.gunicorn_conf) must not load the app and everything it
+    # (registry.config, registry.serve.gunicorn_conf) must not load the app and everything it
     # imports, prometheus_client above all, which fixes its multiprocess mode on import.
     if name == "create_app":
         from registry.app import create_app

@@ -7,24 +7,21 @@ from typing import Any
 
 from flask import Flask, current_app, request
 
-from registry import (
-    api,
+from registry import api, config, database, mlflow, ui
+from registry.api.http import use_json_provider
+from registry.config import secret_keys
+from registry.delivery import outbox
+from registry.domain import artifacts, checkpoints, events, policy_files
+from registry.extensions import db, migrate
+from registry.web import (
     auth,
-    config,
-    database,
     errors,
     guessing,
     metrics,
-    mlflow,
     observability,
-    outbox,
     ratelimit,
     refusals,
-    ui,
 )
-from registry.api.http import use_json_provider
-from registry.domain import artifacts, checkpoints, events, policy_files
-from registry.extensions import db, migrate
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -40,6 +37,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["modelgate.policies"] = loaded_policies
     app.extensions["modelgate.artifacts"] = artifacts.ArtifactStore(settings["ARTIFACT_ROOT"])
     app.extensions[checkpoints.EXTENSION] = checkpoints.keyring_from(settings)
+    app.extensions[secret_keys.EXTENSION] = secret_keys.box(settings)
     app.config.update(settings)
     app.config.update(
         SQLALCHEMY_DATABASE_URI=settings["DATABASE_URL"],
@@ -73,6 +71,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["modelgate.api"] = api.init_app(app)
     mlflow.init_app(app)
     outbox.init_app(app)
+    metrics.register_collector(app, "webhooks", outbox.collect_figures)
     ui.init_app(app)
     errors.register(app)
     return app

@@ -15,7 +15,7 @@ from registry.schemas.common import ErrorOut
 
 
 class ModelgateApi(Api):  # type: ignore[misc]
-    """smorest's Api, minus its error handler: ours (registry.errors) answers every error."""
+    """smorest's Api, minus its error handler: ours (registry.web.errors) answers every error."""
 
     ERROR_SCHEMA = ErrorOut
 

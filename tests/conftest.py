@@ -25,7 +25,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 
-from registry import create_app, refusals
+from registry import create_app
 from registry.config import normalise_database_url
 from registry.database import alembic_config
 from registry.domain import checkpoints, identity, policy_files
@@ -33,6 +33,7 @@ from registry.domain.artifacts import ArtifactStore
 from registry.domain.policy import PolicySet
 from registry.domain.principal import system
 from registry.extensions import db
+from registry.web import refusals
 from tests.helpers import RegistryClient, postgres_database
 
 ROOT = Path(__file__).resolve().parent.parent

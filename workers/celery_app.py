@@ -12,7 +12,7 @@ from celery import Celery, Task
 from celery.signals import worker_process_init
 from flask import Flask
 
-from registry.outbox import transport_options
+from registry.delivery.outbox import transport_options
 from workers.schedule import beat_schedule
 
 

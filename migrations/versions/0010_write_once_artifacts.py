@@ -4,7 +4,7 @@
 model's id (not its name) and unique per path, so nothing is ever uploaded twice to one
 place. Versions gain ``digest`` (the model-signing model digest), and for sources in the
 store ``store_path`` and ``manifest``. Files an older release left on disk under model names
-are brought into the new layout by the server at start-up (registry.startup), which needs
+are brought into the new layout by the server at start-up (registry.serve.startup), which needs
 the artifact volume this migration job may not mount.
 
 Revision ID: 0010

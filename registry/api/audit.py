@@ -12,7 +12,6 @@ from flask import Response, current_app, stream_with_context
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, answer, page_tokens
-from registry.auth import current_principal, public, requires
 from registry.domain import audit, checkpoints, ledger
 from registry.domain.permissions import Action
 from registry.extensions import db
@@ -27,6 +26,7 @@ from registry.schemas.audit import (
     StageHistoryOut,
     VerificationOut,
 )
+from registry.web.auth import current_principal, public, requires
 
 blp = Blueprint(
     "audit",

@@ -8,12 +8,12 @@ from flask import Response
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, page_tokens, single
-from registry.auth import current_principal, requires
 from registry.domain import comments
 from registry.domain.permissions import Action
 from registry.extensions import db
 from registry.schemas.common import PageArgs
 from registry.schemas.transitions import CommentIn, CommentOut, CommentPage
+from registry.web.auth import current_principal, requires
 
 blp = Blueprint(
     "comments",

@@ -1,16 +1,16 @@
 """Operations: /healthz (the process is up), /readyz (it can serve: database reachable, schema
-at this code's head or ahead of it) and /metrics (Prometheus text; see registry.metrics)."""
+at this code's head or ahead of it) and /metrics (Prometheus text; see registry.web.metrics)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
 from flask.typing import ResponseReturnValue
 
-from registry import metrics as figures
 from registry.api.http import answer
-from registry.auth import metrics_token, public
 from registry.database import current_revisions, head_revisions, known_revisions
 from registry.extensions import db
+from registry.web import metrics as figures
+from registry.web.auth import metrics_token, public
 
 blp = Blueprint("health", __name__)
 

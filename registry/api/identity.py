@@ -8,7 +8,6 @@ from flask import Response
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, answer, empty, policies, single
-from registry.auth import current_principal, forget_callers, requires
 from registry.domain import identity
 from registry.domain.permissions import Action
 from registry.extensions import db
@@ -23,6 +22,7 @@ from registry.schemas.identity import (
     TokenListArgs,
     TokenOut,
 )
+from registry.web.auth import current_principal, forget_callers, requires
 
 blp = Blueprint(
     "identity",

@@ -8,11 +8,11 @@ from flask import Response
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, answer, policies
-from registry.auth import current_principal, requires
 from registry.domain import transitions
 from registry.domain.permissions import Action
 from registry.extensions import db
 from registry.schemas.transitions import EvaluateIn, EvaluationOut, PolicySetOut
+from registry.web.auth import current_principal, requires
 
 blp = Blueprint(
     "policies",

@@ -8,7 +8,6 @@ from flask import Response
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, answer, empty, if_match, page_tokens, policies, single
-from registry.auth import current_principal, requires
 from registry.domain import deletion, registered_models
 from registry.domain.errors import InvalidArgument
 from registry.domain.permissions import Action
@@ -23,6 +22,7 @@ from registry.schemas.registered_models import (
     ModelPatchIn,
     dump_model,
 )
+from registry.web.auth import current_principal, requires
 
 blp = Blueprint(
     "models",

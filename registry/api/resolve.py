@@ -8,12 +8,12 @@ from flask import Response
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, answer
-from registry.auth import current_principal, requires
 from registry.domain.permissions import Action
 from registry.domain.resolve import resolve
 from registry.domain.uris import version_uri
 from registry.extensions import db
 from registry.schemas.versions import ResolveArgs, ResolvedOut, dump_version
+from registry.web.auth import current_principal, requires
 
 blp = Blueprint(
     "resolve",

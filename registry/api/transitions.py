@@ -9,7 +9,6 @@ from flask import Response
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, if_match, page_tokens, policies, single
-from registry.auth import current_principal, requires
 from registry.domain import transitions
 from registry.domain.permissions import Action
 from registry.extensions import db
@@ -22,6 +21,7 @@ from registry.schemas.transitions import (
     TransitionPage,
 )
 from registry.schemas.versions import VersionOut
+from registry.web.auth import current_principal, requires
 
 blp = Blueprint(
     "transitions",

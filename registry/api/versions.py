@@ -8,7 +8,6 @@ from flask import Response
 from flask.views import MethodView
 
 from registry.api.http import Blueprint, answer, empty, if_match, page_tokens, single
-from registry.auth import current_principal, requires
 from registry.domain import deletion, versions
 from registry.domain.permissions import Action
 from registry.domain.stages import Stage
@@ -23,6 +22,7 @@ from registry.schemas.versions import (
     VersionPatchIn,
     dump_version,
 )
+from registry.web.auth import current_principal, requires
 
 blp = Blueprint(
     "versions",

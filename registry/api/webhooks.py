@@ -8,9 +8,8 @@ from typing import Any
 from flask import Response
 from flask.views import MethodView
 
-from registry import outbox
 from registry.api.http import Blueprint, answer, empty, page_tokens, single
-from registry.auth import current_principal, requires
+from registry.delivery import outbox
 from registry.domain import webhooks
 from registry.domain.permissions import Action
 from registry.extensions import db
@@ -24,6 +23,7 @@ from registry.schemas.webhooks import (
     WebhookOut,
     WebhookPatch,
 )
+from registry.web.auth import current_principal, requires
 
 blp = Blueprint(
     "webhooks",

@@ -208,7 +208,7 @@ class Keyring:
 
 def keyring_from(settings: Mapping[str, Any]) -> Keyring:
     """The keyring the settings describe (config.load has resolved and checked them)."""
-    from registry import timestamping
+    from registry.clients import timestamping
 
     retired = settings.get("AUDIT_PUBLIC_KEYS")
     roots = settings.get("AUDIT_TSA_CERTIFICATES")
@@ -286,7 +286,7 @@ def sign(keyring: Keyring, seq: int, head_hash: str, at: dt.datetime) -> Checkpo
     signature = keyring.signer.sign(pae(PAYLOAD_TYPE, statement(seq, head_hash, when, kid)))
     stamp = None
     if keyring.timestamper is not None:
-        from registry.timestamping import TimestampError
+        from registry.clients.timestamping import TimestampError
 
         try:
             stamp = keyring.timestamper(signature)
@@ -358,7 +358,7 @@ def _signed(checkpoint: Checkpoint) -> bytes:
 def timestamp_problem(checkpoint: Checkpoint, roots: Sequence[Any]) -> tuple[str | None, Any]:
     """(why the checkpoint's RFC 3161 stamp fails, or None; when it says the signature
     existed). Call only for a checkpoint with a stamp and a good signature."""
-    from registry.timestamping import TimestampError, verify
+    from registry.clients.timestamping import TimestampError, verify
 
     try:
         when = verify(

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from flask import Flask
 
-from registry.mlflow import artifacts, governance, models
+from registry.mlflow import artifacts, blueprint, governance, models, versions
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
+# The registry's views: each module adds its routes to blueprint.blp as it is imported.
+VIEWS = (models, versions)
 
 
 def init_app(app: Flask) -> None:
-    for blueprint in (governance.blp, models.blp):
+    for served in (governance.blp, blueprint.blp):
         for prefix in PREFIXES:
-            name = blueprint.name + ("_ajax" if prefix.startswith("/ajax") else "")
-            app.register_blueprint(blueprint, url_prefix=prefix, name=name)
+            name = served.name + ("_ajax" if prefix.startswith("/ajax") else "")
+            app.register_blueprint(served, url_prefix=prefix, name=name)
     app.register_blueprint(artifacts.blp)

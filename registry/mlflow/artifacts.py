@@ -13,11 +13,11 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, request, send_file
 
 from registry.api.http import answer
-from registry.auth import current_principal, public, requires
 from registry.domain.artifacts import ArtifactStore
 from registry.domain.permissions import Action
 from registry.extensions import db
 from registry.mlflow import errors
+from registry.web.auth import current_principal, public, requires
 
 blp = Blueprint("mlflow_artifacts", __name__)
 

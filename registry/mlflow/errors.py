@@ -1,6 +1,6 @@
 """MLflow's error envelope and statuses, for the MLflow routes only.
 
-The native handlers (registry.errors) still do the work — roll back, log faults with the
+The native handlers (registry.web.errors) still do the work — roll back, log faults with the
 request id, word the message — and this module renames their code to the one MLflow clients
 know and answers with the status MLflow's own server uses for it. The status matters to the
 client: it retries 429 and 5xx for minutes (POSTs included), so a caller's mistake must never
@@ -13,8 +13,8 @@ from __future__ import annotations
 from flask import Blueprint, Response, json
 from werkzeug.exceptions import HTTPException
 
-from registry import errors
 from registry.domain.errors import DomainError, InvalidTransition
+from registry.web import errors
 
 # Native error code -> MLflow error code.
 CODE = {

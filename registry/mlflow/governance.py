@@ -18,13 +18,13 @@ import dataclasses
 from flask import Blueprint, Response
 
 from registry.api.http import answer, policies
-from registry.auth import current_principal, requires
 from registry.domain import comments, transitions
 from registry.domain.permissions import Action
 from registry.domain.transitions import TransitionInfo
 from registry.extensions import db
 from registry.mlflow import entities, errors
 from registry.mlflow.fields import Fields
+from registry.web.auth import current_principal, requires
 
 blp = Blueprint("mlflow_governance", __name__)
 errors.register(blp)

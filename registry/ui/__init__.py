@@ -16,11 +16,20 @@ from flask import Flask, Response, make_response, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException, NotFound
 
-from registry import refusals
 from registry.domain.errors import DomainError
-from registry.errors import STATUS_BY_CODE, handle_http_exception, handle_unexpected
 from registry.extensions import db
-from registry.ui import oidc, views
+from registry.ui import (
+    access,
+    audit,
+    blueprint,
+    login,
+    oidc,
+    registered_models,
+    transitions,
+    webhooks,
+)
+from registry.web import refusals
+from registry.web.errors import STATUS_BY_CODE, handle_http_exception, handle_unexpected
 
 log = logging.getLogger("modelgate.ui")
 
@@ -39,6 +48,9 @@ SECURITY_HEADERS = {
 }
 
 csrf = CSRFProtect()
+
+# The console's pages: each module adds its routes to blueprint.bp as it is imported.
+PAGES = (registered_models, transitions, audit, webhooks, access, login, oidc)
 
 
 def init_app(app: Flask) -> None:
@@ -60,19 +72,19 @@ def init_app(app: Flask) -> None:
     if app.config.get("OIDC_ISSUER") and app.config.get("OIDC_CLIENT_ID"):
         oauth = OAuth(app)
         app.extensions["modelgate.console_oidc"] = oidc.register(oauth, app.config)
-    app.register_blueprint(views.bp)
+    app.register_blueprint(blueprint.bp)
     # A URL under /ui/ that matches no route belongs to no blueprint, so the blueprint's
     # handlers never see it: answer it here, in HTML, and leave every other 404 to the API's.
     app.register_error_handler(NotFound, _not_found)
 
 
-@views.bp.before_request
+@blueprint.bp.before_request
 def _protect_forms() -> None:
     if request.method == "POST":
         csrf.protect()
 
 
-@views.bp.after_request
+@blueprint.bp.after_request
 def _secure(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
@@ -86,7 +98,7 @@ def _page(title: str, message: str, status: int) -> tuple[str, int]:
     return render_template("error.html", title=title, message=message, status=status), status
 
 
-@views.bp.errorhandler(CSRFError)
+@blueprint.bp.errorhandler(CSRFError)
 def _csrf_refused(error: CSRFError) -> tuple[str, int]:
     return _page(
         "The form could not be accepted",
@@ -96,7 +108,7 @@ def _csrf_refused(error: CSRFError) -> tuple[str, int]:
     )
 
 
-@views.bp.errorhandler(DomainError)
+@blueprint.bp.errorhandler(DomainError)
 def _domain_error(error: DomainError) -> tuple[str, int]:
     db.session.rollback()
     refusals.note(error)
@@ -105,7 +117,7 @@ def _domain_error(error: DomainError) -> tuple[str, int]:
     return _page(titles.get(status, "Refused"), error.message, status)
 
 
-@views.bp.errorhandler(HTTPException)
+@blueprint.bp.errorhandler(HTTPException)
 def _http_error(error: HTTPException) -> Any:
     status = error.code or 500
     if status >= 500:
@@ -115,7 +127,7 @@ def _http_error(error: HTTPException) -> Any:
     return _page(error.name, error.description or error.name, status)
 
 
-@views.bp.errorhandler(Exception)
+@blueprint.bp.errorhandler(Exception)
 def _unexpected(error: BaseException) -> Any:
     # Logged with the request id and rolled back exactly as for the API; only the body differs.
     status = handle_unexpected(error).status_code

@@ -15,12 +15,12 @@ from authlib.integrations.base_client import OAuthError
 from authlib.integrations.flask_client import OAuth
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 
-from registry import auth
-from registry.authentication import looks_like_jwt
 from registry.domain.errors import Unauthenticated
 from registry.extensions import db
 from registry.ui import session as console_session
-from registry.ui.views import bp
+from registry.ui.blueprint import bp
+from registry.web import auth
+from registry.web.authentication import looks_like_jwt
 
 NAME = "modelgate"
 NEXT = "mg_next"

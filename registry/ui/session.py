@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 from cryptography.fernet import Fernet, InvalidToken
 from flask import current_app, flash, g, redirect, request, session, url_for
 
-from registry import auth, refusals
 from registry.domain.errors import Unauthenticated
 from registry.domain.principal import Principal
+from registry.web import auth, refusals
 
 F = TypeVar("F", bound=Callable[..., Any])
 

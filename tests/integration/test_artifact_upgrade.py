@@ -12,7 +12,7 @@ from registry.domain import registered_models, versions
 from registry.domain.principal import system
 from registry.extensions import db
 from registry.orm import ArtifactFile, AuditEvent, ModelVersion
-from registry.startup import upgrade_artifact_store
+from registry.serve.startup import upgrade_artifact_store
 
 ARTIFACTS = "/api/2.0/mlflow-artifacts/artifacts"
 OLD = {"v1/MLmodel": b"flavors: {}\n", "v1/model.pkl": b"weights"}

@@ -25,7 +25,8 @@ from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.orm import Session
 
-from registry import config, database, secret_keys
+from registry import config, database
+from registry.config import secret_keys
 from registry.domain import events, idempotency, identity, webhooks
 from registry.domain import keys as sealed
 from registry.domain.destinations import Reach

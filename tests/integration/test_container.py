@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from registry import server
+from registry.serve import server
 from tests.conftest import ROOT, SECRET
 from tests.helpers import free_port, wait_until_up
 

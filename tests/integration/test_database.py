@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from registry import database
 from registry.config import normalise_database_url
+from registry.database import engine as database_engine
 
 pytestmark = pytest.mark.postgres
 
@@ -64,7 +65,7 @@ def test_an_explicit_isolation_level_is_left_alone(engine: sa.Engine) -> None:
 def test_a_connection_dropped_while_idle_is_replaced_at_checkout(
     engine: sa.Engine, postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(database, "PING_AFTER_IDLE", 0.0)
+    monkeypatch.setattr(database_engine, "PING_AFTER_IDLE", 0.0)
     with engine.connect() as conn:
         first = conn.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
     admin = sa.create_engine(normalise_database_url(postgres_url), poolclass=sa.pool.NullPool)

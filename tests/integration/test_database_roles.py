@@ -104,11 +104,11 @@ def test_the_application_role_serves_the_registry(two_roles):
         assert registry.get("/api/v1/audit/verify").get_json()["ok"] is True
         registry.get("/api/v1/audit/checkpoint")
         assert app.test_client().get("/readyz").status_code == 200
-        from registry.cli import _require_current_schema
+        from registry.cli.db import require_current_schema
 
-        _require_current_schema(engine_url(two_roles["app"]))  # `modelgate serve`'s check
+        require_current_schema(engine_url(two_roles["app"]))  # `modelgate serve`'s check
         with app.app_context():
-            from registry.background import publish_checkpoint
+            from registry.delivery.embedded import publish_checkpoint
 
             app.config["AUDIT_CHECKPOINT_SECONDS"] = 1
             assert publish_checkpoint(app) is not None

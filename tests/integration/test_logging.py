@@ -10,8 +10,8 @@ import shutil
 import pytest
 import requests
 
-from registry import observability
-from registry.auth import public
+from registry.web import observability
+from registry.web.auth import public
 from tests.conftest import OPEN_POLICIES, make_app
 from tests.helpers import clean_env, free_port, served
 

@@ -9,8 +9,8 @@ import pytest
 import sqlalchemy as sa
 import standardwebhooks
 
-from registry import outbox
-from registry.delivery import Target, deliver
+from registry.delivery import outbox
+from registry.delivery.sender import Target, deliver
 from registry.domain import webhooks
 from registry.extensions import db
 from registry.orm import WebhookDelivery
@@ -248,7 +248,7 @@ def verify_with_the_public_key_alone(checkpoint, jwks):
 def test_a_checkpoint_is_delivered_to_those_who_name_it_and_verifies_with_the_key_alone(
     app, client, registry, receiver
 ):
-    from registry.background import publish_checkpoint
+    from registry.delivery.embedded import publish_checkpoint
 
     named = subscribe(registry, receiver.url, events=["audit.checkpoint"])
     everything = subscribe(registry, receiver.url, events=["*"])
@@ -300,7 +300,7 @@ def test_a_checkpoint_is_published_only_when_something_was_recorded(app, registr
 def test_a_rewrite_before_a_recorded_checkpoint_fails_plain_verify(app, committed, registry):
     """Checkpoints kept in the ledger itself: re-hashing history under one is caught even
     without a saved copy (a rewriter cannot re-sign it without the key)."""
-    from registry.background import publish_checkpoint
+    from registry.delivery.embedded import publish_checkpoint
     from tests.integration.api.test_checkpoints import rewrite
 
     registry.create_model("fraud")

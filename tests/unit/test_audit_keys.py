@@ -12,7 +12,7 @@ from joserfc.jwk import OKPKey
 
 from registry import config
 from registry.domain import checkpoints
-from registry.startup import warn_without_checkpoint_key
+from registry.serve.startup import warn_without_checkpoint_key
 
 SERVER = {"MODELGATE_DATABASE_URL": "postgresql://h/db", "MODELGATE_SECRET_KEY": "k"}
 

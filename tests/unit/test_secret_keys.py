@@ -13,7 +13,8 @@ import subprocess
 import pytest
 from cryptography.fernet import Fernet
 
-from registry import config, schemas, secret_keys
+from registry import config, schemas
+from registry.config import secret_keys
 from registry.domain import idempotency
 from registry.domain.webhooks import SecretBox
 from tests.conftest import ROOT

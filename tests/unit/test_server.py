@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from registry import server
+from registry.serve import server
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_serve_runs_the_image_configuration_with_the_counts_asked_for():
         "-m",
         "gunicorn",
         "--config",
-        "python:registry.gunicorn_conf",
+        "python:registry.serve.gunicorn_conf",
         "--bind",
         "0.0.0.0:9000",
         "--workers",

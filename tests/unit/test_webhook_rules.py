@@ -8,7 +8,7 @@ import email.utils
 import pytest
 import standardwebhooks
 
-from registry.delivery import Target, _retry_after
+from registry.delivery.sender import Target, _retry_after
 from registry.domain import webhooks
 from registry.domain.destinations import Reach
 from registry.domain.webhooks import SecretBox

@@ -5,7 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 from flask import current_app
 
-from registry.background import publish_checkpoint
+from registry.delivery.embedded import publish_checkpoint
 
 
 @shared_task(name="workers.tasks.audit.checkpoint", ignore_result=True)

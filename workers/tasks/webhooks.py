@@ -6,8 +6,8 @@ import datetime as dt
 
 from celery import shared_task
 
-from registry import outbox
-from registry.delivery import deliver as send_one
+from registry.delivery import outbox
+from registry.delivery.sender import deliver as send_one
 from registry.domain import webhooks
 from registry.extensions import db
 from registry.orm.base import utcnow

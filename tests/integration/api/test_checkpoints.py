@@ -387,7 +387,7 @@ def test_a_time_stamp_of_another_checkpoint_does_not_verify(stamped):
 
 def test_a_time_stamp_from_an_authority_not_trusted_does_not_verify(stamped, tmp_path):
     checkpoint = stamped.get("/api/v1/audit/checkpoint").get_json()
-    from registry.timestamping import load_certificates
+    from registry.clients.timestamping import load_certificates
 
     with LocalTSA(tmp_path / "other") as other:
         problem, _ = checkpoints.timestamp_problem(

@@ -113,7 +113,7 @@ def test_keys_are_kept_for_a_day(app, registry):
 def _opened_answers(app):
     """Every stored answer, opened with the service's own key: what a copy of the database
     and its key file would give away."""
-    from registry import outbox
+    from registry.delivery import outbox
 
     with app.app_context():
         box = outbox.runtime().box

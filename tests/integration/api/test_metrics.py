@@ -8,8 +8,8 @@ import sqlalchemy as sa
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.parser import text_string_to_metric_families
 
-from registry import metrics
 from registry.extensions import db
+from registry.web import metrics
 from tests.conftest import DEFAULT_POLICIES, make_app
 
 

@@ -17,7 +17,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
-from registry.authentication import Authenticator
+from registry.web.authentication import Authenticator
 from tests.helpers import RegistryClient, error_code
 
 AUDIENCE = "modelgate"

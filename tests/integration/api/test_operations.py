@@ -1,6 +1,6 @@
 """Health, readiness, the OpenAPI document, and the rule that every route declares a permission."""
 
-from registry.auth import declared_permission
+from registry.web.auth import declared_permission
 
 
 def test_healthz_and_readyz(client):

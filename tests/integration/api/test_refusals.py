@@ -10,9 +10,9 @@ import textwrap
 import pytest
 import sqlalchemy as sa
 
-from registry import refusals
 from registry.extensions import db
 from registry.orm import AuditChainHead, AuditEvent
+from registry.web import refusals
 from tests.conftest import DEFAULT_POLICIES
 from tests.helpers import RegistryClient, error_code
 from tests.integration.api.test_metrics import scrape, value

@@ -7,7 +7,7 @@ import json
 import pytest
 import sqlalchemy as sa
 
-from registry import outbox
+from registry.delivery import outbox
 from registry.domain import registered_models, webhooks
 from registry.domain.principal import system
 from registry.extensions import db

@@ -3,8 +3,8 @@ with every attempt, after a real delivery to a local receiver."""
 
 from __future__ import annotations
 
-from registry import outbox
-from registry.delivery import Target, deliver
+from registry.delivery import outbox
+from registry.delivery.sender import Target, deliver
 from registry.extensions import db
 from tests.helpers import Receiver
 from tests.integration.ui.console import Browser

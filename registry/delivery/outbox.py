@@ -11,18 +11,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Flask, current_app, has_app_context
 from sqlalchemy.orm import Session
 
-from registry import secret_keys
-from registry.delivery import Target
+from registry.config import secret_keys
+from registry.delivery.sender import Target
 from registry.domain import webhooks
 from registry.domain.webhooks import SecretBox
+
+if TYPE_CHECKING:  # imported when scraped: importing the outbox must not fix metrics' mode
+    from prometheus_client.core import Metric
 
 log = logging.getLogger("modelgate.webhooks")
 
@@ -93,7 +96,7 @@ def _after_rollback(session: Session) -> None:
 def init_app(app: Flask) -> None:
     config = app.config
     app.extensions[EXTENSION] = Webhooks(
-        box=secret_keys.box(config),
+        box=secret_keys.app_box(app),
         target=Target(
             allow_loopback=config["WEBHOOK_ALLOW_LOOPBACK"],
             allow_private=config["WEBHOOK_ALLOW_PRIVATE"],
@@ -108,43 +111,41 @@ def init_app(app: Flask) -> None:
     if not sa.event.contains(Session, "after_commit", _after_commit):
         sa.event.listen(Session, "after_commit", _after_commit)
         sa.event.listen(Session, "after_rollback", _after_rollback)
-    _register_metrics(app)
 
 
-def _register_metrics(app: Flask) -> None:
+def collect_figures(session: Session) -> Iterator[Metric]:
+    """The outbox's figures for ``/metrics``, read when it is scraped: deliveries by outcome,
+    the backlog and the age of its oldest delivery. create_app registers it with
+    :func:`registry.web.metrics.register_collector`."""
     from prometheus_client.core import GaugeMetricFamily
 
-    from registry import metrics
     from registry.orm import WebhookDelivery
 
-    def collect(session: Session) -> Any:
-        by_state = GaugeMetricFamily(
-            "modelgate_webhook_deliveries", "Webhook deliveries by outcome.", labels=["state"]
+    by_state = GaugeMetricFamily(
+        "modelgate_webhook_deliveries", "Webhook deliveries by outcome.", labels=["state"]
+    )
+    for state, count in session.execute(
+        sa.select(WebhookDelivery.state, sa.func.count()).group_by(WebhookDelivery.state)
+    ).all():
+        by_state.add_metric([state], count)
+    yield by_state
+    backlog, oldest = session.execute(
+        sa.select(sa.func.count(), sa.func.min(WebhookDelivery.created_at)).where(
+            WebhookDelivery.state == "pending"
         )
-        for state, count in session.execute(
-            sa.select(WebhookDelivery.state, sa.func.count()).group_by(WebhookDelivery.state)
-        ).all():
-            by_state.add_metric([state], count)
-        yield by_state
-        backlog, oldest = session.execute(
-            sa.select(sa.func.count(), sa.func.min(WebhookDelivery.created_at)).where(
-                WebhookDelivery.state == "pending"
-            )
-        ).one()
-        yield GaugeMetricFamily(
-            "modelgate_webhook_outbox_backlog",
-            "Deliveries waiting to be sent or retried.",
-            value=backlog,
-        )
-        age = 0.0
-        if oldest is not None:
-            if oldest.tzinfo is None:
-                oldest = oldest.replace(tzinfo=dt.UTC)
-            age = (dt.datetime.now(dt.UTC) - oldest).total_seconds()
-        yield GaugeMetricFamily(
-            "modelgate_webhook_outbox_oldest_seconds",
-            "Age of the oldest delivery waiting.",
-            value=age,
-        )
-
-    metrics.register_collector(app, "webhooks", collect)
+    ).one()
+    yield GaugeMetricFamily(
+        "modelgate_webhook_outbox_backlog",
+        "Deliveries waiting to be sent or retried.",
+        value=backlog,
+    )
+    age = 0.0
+    if oldest is not None:
+        if oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=dt.UTC)
+        age = (dt.datetime.now(dt.UTC) - oldest).total_seconds()
+    yield GaugeMetricFamily(
+        "modelgate_webhook_outbox_oldest_seconds",
+        "Age of the oldest delivery waiting.",
+        value=age,
+    )

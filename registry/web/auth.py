@@ -5,7 +5,7 @@ place beside the route. A request hook refuses any route that declares none (den
 default), and a test walks the URL map for the same reason. The fine-grained check (this
 model, this stage) happens in the domain, which every entry point shares.
 
-Authentication (:func:`authenticate`, backed by :mod:`registry.authentication`) turns the
+Authentication (:func:`authenticate`, backed by :mod:`registry.web.authentication`) turns the
 bearer token into a Principal; nothing else here knows what tokens look like.
 """
 
@@ -22,15 +22,15 @@ from typing import Any, TypeVar
 from authlib.oauth2 import OAuth2Error
 from flask import current_app, g, request
 
-from registry import idempotent
-from registry.authentication import Authenticator, resource_protector
 from registry.domain import permissions
 from registry.domain.errors import PermissionDenied, Unauthenticated
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.extensions import db
-from registry.guessing import counting_failures
-from registry.observability import PRINCIPAL_ENVIRON
+from registry.web import idempotent
+from registry.web.authentication import Authenticator, resource_protector
+from registry.web.guessing import counting_failures
+from registry.web.observability import PRINCIPAL_ENVIRON
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -175,7 +175,7 @@ def authenticate(*, basic_auth: bool = False) -> Principal:
             _note_use(known)
             return known
     # Failures are counted per client address, and an address over the limit is refused
-    # before its credential is looked up (registry.guessing).
+    # before its credential is looked up (registry.web.guessing).
     with counting_failures():
         if basic_auth and scheme.lower() == "basic":
             principal: Principal = authenticator.authenticate(db.session, _basic_password(token))

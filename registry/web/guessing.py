@@ -1,6 +1,6 @@
 """Failed authentications, limited per client address before any credential is looked up.
 
-The per-caller rate limit (:mod:`registry.ratelimit`) is keyed on the credential presented,
+The per-caller rate limit (:mod:`registry.web.ratelimit`) is keyed on the credential presented,
 so every wrong guess arrives with a fresh budget: it cannot slow guessing down. This limit
 counts only failures (an unknown, revoked, expired or forged token, a wrong metrics token),
 keyed on where they come from, and once an address is over it every request from there that
@@ -54,7 +54,7 @@ class TooManyFailures(TooManyRequests):
             f"retry in {retry_after} s with a valid token."
         )
         self.retry_after = retry_after
-        # registry.errors.handle_http_exception sends these headers with the error body.
+        # registry.web.errors.handle_http_exception sends these headers with the error body.
         self.data = {"headers": {"Retry-After": str(retry_after)}}
 
 

@@ -16,9 +16,9 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from registry import refusals
 from registry.domain.errors import DomainError
 from registry.extensions import db
+from registry.web import refusals
 
 log = logging.getLogger("modelgate.errors")
 

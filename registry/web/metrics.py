@@ -5,12 +5,12 @@ Two kinds of figure:
 - **Counted in the process** as things happen: HTTP requests and their latency by route and
   status, transitions applied, database connections in use. Under gunicorn each worker
   process counts its own, so ``PROMETHEUS_MULTIPROC_DIR`` must name a directory the workers
-  share (the chart mounts an emptyDir; :mod:`registry.gunicorn_conf` makes one when it is
+  share (the chart mounts an emptyDir; :mod:`registry.serve.gunicorn_conf` makes one when it is
   unset): whichever worker answers a scrape then reports the sum over all of them.
 - **Read from the database at scrape time**: pending transition requests, and whatever
-  another module adds with :func:`register_collector` (the webhook outbox and deliveries, on
-  the branch that brings them). These are the same whichever process answers, survive
-  restarts, and cost one small query per scrape.
+  another module adds with :func:`register_collector` (the webhook outbox's figures,
+  :func:`registry.delivery.outbox.collect_figures`, registered by create_app). These are
+  the same whichever process answers, survive restarts, and cost one small query per scrape.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ TRANSITIONS_APPLIED = Counter(
 )
 REFUSALS = Counter(
     "modelgate_refusals_total",
-    "Refused writes (registry.refusals), by audit event and whether each was recorded in the "
+    "Refused writes (registry.web.refusals), by audit event and whether each was recorded in the "
     "ledger one by one ('individually') or counted into a per-minute summary ('counted'); a "
     "rising 'counted' is a flood.",
     ["event", "recorded"],
@@ -104,8 +104,8 @@ def register_collector(app: Flask, name: str, collect: Collect) -> None:
     out of that scrape, ``modelgate_metrics_collector_up{collector=name}`` reads 0 and the
     error is logged. Registering a name again replaces the earlier collector.
 
-    This is the hook for the webhook figures: deliveries by outcome, the outbox backlog and
-    the age of its oldest pending delivery belong here, registered by the webhooks module.
+    The webhook figures (deliveries by outcome, the outbox backlog and the age of its oldest
+    pending delivery) come this way: create_app registers the outbox's collector.
     """
     app.extensions[_EXTENSION].collectors[name] = collect
 

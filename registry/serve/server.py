@@ -1,4 +1,4 @@
-"""How the API is served: gunicorn with :mod:`registry.gunicorn_conf`, sized to the CPUs.
+"""How the API is served: gunicorn with :mod:`registry.serve.gunicorn_conf`, sized to the CPUs.
 
 ``modelgate serve`` and the container run the same gunicorn configuration; ``serve`` only
 adds the address and the process counts it was asked for.
@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-GUNICORN_CONFIG = "python:registry.gunicorn_conf"
+GUNICORN_CONFIG = "python:registry.serve.gunicorn_conf"
 APP = "registry:create_app()"
 CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 

@@ -1,6 +1,6 @@
 """gunicorn settings for the API, the container's command and what ``modelgate serve`` runs:
 
-    gunicorn -c python:registry.gunicorn_conf 'registry:create_app()'
+    gunicorn -c python:registry.serve.gunicorn_conf 'registry:create_app()'
 
 gunicorn applies ``GUNICORN_CMD_ARGS`` and command-line flags after this module, so any value
 here can be changed per deployment (``GUNICORN_CMD_ARGS="--timeout 120"``). Process counts
@@ -29,14 +29,14 @@ from gunicorn import glogging  # noqa: E402
 
 # Aliased: gunicorn reads every module-level name that is one of its settings ("config" is).
 from registry import config as _config  # noqa: E402
-from registry import observability as _observability  # noqa: E402
-from registry.server import default_workers as _default_workers  # noqa: E402
+from registry.serve.server import default_workers as _default_workers  # noqa: E402
+from registry.web import observability as _observability  # noqa: E402
 
 LOG_FORMAT = _config.setting("LOG_FORMAT")
 if (_config.setting("DATABASE_URL") or "sqlite://").startswith("sqlite"):
     # gunicorn started directly on the embedded database (``modelgate serve`` has done this
     # already): SQLite makes its files with the process's umask.
-    from registry import keyfiles as _keyfiles
+    from registry.config import keyfiles as _keyfiles
 
     _keyfiles.create_files_private()
 
@@ -71,7 +71,7 @@ errorlog = "-"
 accesslog = "-"
 # request_id is ours (the answer's X-Request-ID); client_request_id is what the caller sent.
 # The principal is the authenticated caller's id (user:..., service:...) or "-": the app
-# leaves it in the WSGI environ (registry.observability.PRINCIPAL_ENVIRON), never a token.
+# leaves it in the WSGI environ (registry.web.observability.PRINCIPAL_ENVIRON), never a token.
 access_log_format = (
     '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" request_id=%({x-request-id}o)s '
     "client_request_id=%({x-request-id}i)s principal=%({modelgate.principal}e)s"
@@ -132,7 +132,7 @@ def on_starting(server: Any) -> None:
     for stale in Path(os.environ[MULTIPROC_ENV]).glob("*.db"):
         stale.unlink()
     from registry.domain import policy_files
-    from registry.startup import (
+    from registry.serve.startup import (
         record_policies,
         upgrade_artifact_store,
         warn_about_policies,
@@ -150,16 +150,17 @@ def on_starting(server: Any) -> None:
 
 def post_worker_init(worker: Any) -> None:
     """Without Redis, each API process runs the embedded webhook sender and sweeps; with or
-    without, it writes the summaries of the refusals it counted (registry.refusals)."""
-    from registry import background, refusals
+    without, it writes the summaries of the refusals it counted (registry.web.refusals)."""
+    from registry.delivery import embedded
+    from registry.web import refusals
 
-    background.start(worker.wsgi)
+    embedded.start(worker.wsgi)
     refusals.start(worker.wsgi)
 
 
 def worker_exit(server: Any, worker: Any) -> None:
     """A worker stopping cleanly writes the refusals it counted but had not yet written."""
-    from registry import refusals
+    from registry.web import refusals
 
     app = getattr(worker, "wsgi", None)
     if app is not None and hasattr(app, "extensions"):

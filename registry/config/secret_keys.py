@@ -15,7 +15,7 @@ The embedded default's key file was committed to the repository once (544de06), 
 value is public: every install started from a clone had the same key. It is recognised by
 its hash (the value itself is not repeated here) and never used to sign or seal: a key set
 to it is refused, and the embedded default replaces a key file holding it (see
-:mod:`registry.cli`, ``keys reseal``).
+:mod:`registry.cli.keys`, ``keys reseal``).
 """
 
 from __future__ import annotations
@@ -66,6 +66,17 @@ def box(config: Mapping[str, Any]) -> SecretBox:
     from registry.domain.webhooks import SecretBox
 
     return SecretBox(box_keys(config))
+
+
+# Where create_app keeps the app's one box (in Flask's app.extensions): the webhook outbox
+# seals subscribers' secrets with it, the idempotency store the answers it keeps.
+EXTENSION = "modelgate.secret_box"
+
+
+def app_box(app: Any) -> SecretBox:
+    """The box of a Flask app built by create_app."""
+    box: SecretBox = app.extensions[EXTENSION]
+    return box
 
 
 def _as_list(value: str | Iterable[str] | None) -> list[str]:

@@ -1,4 +1,4 @@
-"""Engine settings per database, and the Alembic helpers the CLI and /readyz share.
+"""Engine settings per database.
 
 SQLite (the embedded default) gets what a server database gives for free: foreign keys on,
 write-ahead logging so readers never wait for the writer, byte-wise LIKE as on PostgreSQL,
@@ -21,16 +21,11 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import functools
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic.config import Config as AlembicConfig
-from alembic.script import ScriptDirectory
-from sqlalchemy.orm import Session
 
 from registry.config import is_sqlite
 
@@ -121,47 +116,3 @@ def _configure_postgresql(engine: sa.Engine) -> None:
         wanted = reads_only.get()
         if dbapi_connection is not None and dbapi_connection.autocommit != wanted:
             dbapi_connection.autocommit = wanted
-
-
-def migrations_directory() -> Path:
-    """The Alembic scripts: inside the installed package, or beside it in a source tree."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "_migrations", here.parent / "migrations"):
-        if (candidate / "env.py").exists():
-            return candidate
-    raise FileNotFoundError("Alembic migrations directory not found")
-
-
-def alembic_config(url: str | None = None) -> AlembicConfig:
-    directory = migrations_directory()
-    cfg = AlembicConfig(str(directory / "alembic.ini"))
-    cfg.set_main_option("script_location", str(directory))
-    if url is not None:
-        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return cfg
-
-
-@functools.cache
-def head_revisions() -> frozenset[str]:
-    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
-
-
-@functools.cache
-def known_revisions() -> frozenset[str]:
-    """Every revision this code ships, head or not."""
-    script = ScriptDirectory.from_config(alembic_config())
-    return frozenset(revision.revision for revision in script.walk_revisions())
-
-
-def current_revisions(session: Session) -> frozenset[str]:
-    try:
-        rows = session.execute(sa.text("SELECT version_num FROM alembic_version")).scalars()
-        return frozenset(rows)
-    except sa.exc.ProgrammingError:
-        session.rollback()
-        return frozenset()
-    except sa.exc.OperationalError as exc:
-        session.rollback()
-        if "no such table" in str(exc):  # SQLite's way of saying "never migrated"
-            return frozenset()
-        raise

@@ -10,7 +10,7 @@ or 403 answered to a write, so nothing refused goes unrecorded for want of a hoo
 Recording never changes the answer: if it fails, the failure is logged and the caller gets
 its error as before. Counted refusals are written as summaries by a thread in each server
 process when their minute closes, and all of them when the process stops cleanly
-(:func:`start`, :func:`stop`, called from registry.gunicorn_conf).
+(:func:`start`, :func:`stop`, called from registry.serve.gunicorn_conf).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from typing import Any
 
 from flask import Flask, Response, current_app, g, has_request_context, request
 
-from registry import auth, metrics
 from registry.domain import refusals
 from registry.domain.errors import DomainError, PermissionDenied, Unauthenticated
 from registry.domain.events import REQUEST_ID
 from registry.domain.permissions import Action
 from registry.extensions import db
 from registry.orm.base import utcnow
+from registry.web import auth, metrics
 
 log = logging.getLogger("modelgate.refusals")
 

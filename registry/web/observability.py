@@ -8,7 +8,7 @@ traces: taking it as ours would let one caller file its change under another req
 
 Logs go to stderr as text for people or, with ``MODELGATE_LOG_FORMAT=json``, as one JSON
 object per line for a log collector; gunicorn's own logs follow the same setting
-(:mod:`registry.gunicorn_conf`).
+(:mod:`registry.serve.gunicorn_conf`).
 """
 
 from __future__ import annotations

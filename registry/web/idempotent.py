@@ -1,7 +1,7 @@
 """``Idempotency-Key`` on POST: run the view once per key, answer retries from the store.
 
 The rules live in :mod:`registry.domain.idempotency`; this is the HTTP side, applied by
-:func:`registry.auth.requires` to every authenticated POST that carries the header (the
+:func:`registry.web.auth.requires` to every authenticated POST that carries the header (the
 native API and the MLflow layer alike).
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, make_response, request
+from flask import Response, current_app, make_response, request
 from sqlalchemy.exc import IntegrityError
 
-from registry import outbox
+from registry.config import secret_keys
 from registry.domain import idempotency
 from registry.domain.errors import Conflict
 from registry.domain.principal import Principal
@@ -63,14 +63,15 @@ def run(principal: Principal, view: Callable[[], Any]) -> Response:
         if withheld:
             headers[idempotency.WITHHELD_HEADER] = ", ".join(withheld)
         # Sealed all the same: the rest of an answer is nobody else's business either.
-        body = outbox.runtime().box.seal(kept)
+        body = secret_keys.app_box(current_app).seal(kept)
         idempotency.store_answer(db.session, claim, response.status_code, body, headers)
         db.session.commit()
     return response
 
 
 def _replayed(stored: idempotency.Stored) -> Response:
-    response = Response(outbox.runtime().box.open(stored.body), status=stored.status_code)
+    body = secret_keys.app_box(current_app).open(stored.body)
+    response = Response(body, status=stored.status_code)
     for name, value in stored.headers.items():
         response.headers[name] = value
     response.headers["Idempotent-Replayed"] = "true"

@@ -16,8 +16,8 @@ import time
 
 from flask import Flask
 
-from registry import outbox
-from registry.delivery import deliver_due
+from registry.delivery import outbox
+from registry.delivery.sender import deliver_due
 from registry.domain import checkpoints, idempotency, transitions
 from registry.extensions import db
 
