@@ -23,7 +23,7 @@ from registry import (
     ui,
 )
 from registry.api.http import use_json_provider
-from registry.domain import artifacts, checkpoints, events, policy_files
+from registry.domain import artifacts, checkpoints, on_commit, policy_files
 from registry.extensions import db, migrate
 
 
@@ -59,7 +59,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         database.configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(database.migrations_directory()))
-    events.install()
+    on_commit.install()
 
     observability.init_app(app)
     metrics.init_app(app)  # before auth, so refused requests are counted and timed too
