@@ -57,10 +57,10 @@ from sqlalchemy.orm import Session, scoped_session
 from registry.domain import manifests, permissions, validation
 from registry.domain.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
 from registry.domain.events import EventType, record
+from registry.domain.locking import find_model, lock_model, lookup_name
 from registry.domain.permissions import Action
 from registry.domain.policy import Check
 from registry.domain.principal import Principal, system
-from registry.domain.registered_models import find_model, lock_model, lookup_name
 from registry.orm import ArtifactFile, ModelVersion, RegisteredModel
 from registry.orm.artifact import MAX_PATH
 from registry.orm.base import utcnow

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from registry.domain import ledger, permissions, validation
 from registry.domain.errors import DomainError, InvalidArgument, NotFound
 from registry.domain.events import EventType, record
+from registry.domain.locking import find_model
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
 from registry.domain.policy import PolicySet
@@ -801,8 +802,6 @@ def stage_history(
 ) -> StageHistory:
     """Which versions held Staging and Production at ``at`` (default: now), since when,
     through which request and approved by whom, replayed from the ledger itself."""
-    from registry.domain.registered_models import find_model
-
     permissions.require(principal, Action.READ, name)
     if find_model(session, name) is None:
         raise NotFound(f"Registered model {name!r} not found.")

@@ -38,9 +38,9 @@ from sqlalchemy.orm import Session
 from registry.domain import registered_models, tagging, transitions, validation
 from registry.domain.errors import Conflict, DomainError, InvalidArgument
 from registry.domain.events import EventType, record
+from registry.domain.locking import touch
 from registry.domain.policy import PolicySet
 from registry.domain.principal import Grant, Principal, Role
-from registry.domain.registered_models import touch
 from registry.domain.stages import Stage
 from registry.orm import (
     ModelAlias,

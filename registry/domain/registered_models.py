@@ -1,12 +1,12 @@
 """Registered models: create, read, list, describe, rename, delete, tag and alias.
 
-Every change to a model (or to its versions, elsewhere) starts by locking the model's row, so
-changes to one model are serialised and two writers never both act on a stale view of it.
+Every change to a model (or to its versions, elsewhere) starts by locking the model's row
+(:mod:`registry.domain.locking`), so changes to one model are serialised and two writers
+never both act on a stale view of it.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,16 +15,25 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from registry.domain import globs, permissions, policy, readmodels, search, tagging, validation
+from registry.domain import (
+    artifacts,
+    globs,
+    permissions,
+    policy,
+    readmodels,
+    search,
+    tagging,
+    validation,
+)
 from registry.domain.errors import (
     AlreadyExists,
     Conflict,
-    InvalidArgument,
     NotFound,
     PermissionDenied,
     PolicyViolation,
 )
 from registry.domain.events import EventType, record
+from registry.domain.locking import lock_model, lookup_name, touch
 from registry.domain.pagination import Page
 from registry.domain.permissions import Action
 from registry.domain.policy import AliasRule, PolicySet
@@ -36,48 +45,6 @@ from registry.orm.base import utcnow
 
 UNSET: Any = object()
 Precondition = Callable[[ModelInfo], None] | None
-
-
-def lookup_name(name: object) -> str:
-    """A name to look up: one that could never have been registered is simply not found
-    (and never reaches the database, which may not even be able to hold it)."""
-    try:
-        return validation.model_name(name)
-    except InvalidArgument:
-        raise NotFound(f"Registered model {name!r} not found.") from None
-
-
-def find_model(session: Session, name: str) -> RegisteredModel | None:
-    name = lookup_name(name)
-    return session.execute(
-        sa.select(RegisteredModel).where(RegisteredModel.name == name)
-    ).scalar_one_or_none()
-
-
-def lock_model(session: Session, name: str) -> RegisteredModel:
-    """The model's row, locked until the transaction ends; NotFound if there is none."""
-    name = lookup_name(name)
-    model = session.execute(
-        sa.select(RegisteredModel)
-        .where(RegisteredModel.name == name)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if model is None:
-        raise NotFound(f"Registered model {name!r} not found.")
-    return model
-
-
-def lock_model_id(session: Session, model_id: int) -> RegisteredModel:
-    """The model's row by id, locked; for callers that found it through another row."""
-    model = session.get(RegisteredModel, model_id, with_for_update=True, populate_existing=True)
-    if model is None:
-        raise NotFound("Registered model not found.")
-    return model
-
-
-def touch(model: RegisteredModel, now: dt.datetime | None = None) -> None:
-    model.updated_at = now or utcnow()
 
 
 def _check(session: Session, model: RegisteredModel, precondition: Precondition) -> None:
@@ -251,8 +218,6 @@ def _rename(session: Session, principal: Principal, model: RegisteredModel, new_
     ).scalar_one_or_none()
     if clash is not None:
         raise _exists(new_name, clash)
-    from registry.domain import artifacts  # it locks models through this module
-
     old = model.name
     now = utcnow()
     # Files stay with the model (they are keyed by its id); the sources of versions

@@ -32,20 +32,20 @@ from registry.domain.errors import (
     PolicyViolation,
 )
 from registry.domain.events import EventType, record
+from registry.domain.locking import (
+    find_model,
+    lock_model,
+    lock_model_id,
+    lock_version,
+    lookup_name,
+    touch,
+)
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
 from registry.domain.policy import Check, Policy, PolicySet
 from registry.domain.principal import Principal, system
-from registry.domain.registered_models import (
-    find_model,
-    lock_model,
-    lock_model_id,
-    lookup_name,
-    release_stage_bound_aliases,
-    touch,
-)
+from registry.domain.registered_models import release_stage_bound_aliases
 from registry.domain.stages import Stage, move_problem, require_move
-from registry.domain.versions import lock_version
 from registry.orm import Approval, ModelVersion, RegisteredModel, TransitionRequest
 from registry.orm.base import utcnow
 
