@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from registry import secret_keys
 from registry.delivery import Target
 from registry.domain import webhooks
-from registry.domain.webhooks import SecretBox
+from registry.domain.sealing import SecretBox
 
 log = logging.getLogger("modelgate.webhooks")
 

@@ -3,7 +3,7 @@
 Domain functions stage an idempotency key (:mod:`registry.domain.idempotency`) and events
 (:func:`registry.domain.events.record`) on the session; when it commits, the hooks here write
 the key, append the events to the audit chain (:mod:`registry.domain.ledger`) and add the
-webhook deliveries they call for (the outbox, :func:`registry.domain.webhooks.write_outbox`), all in
+webhook deliveries they call for (the outbox, :mod:`registry.domain.webhooks.outbox`), all in
 the committing transaction. A rollback discards what was staged with the change.
 
 This module is the one place that knows all three, so none of them imports another to be
@@ -15,7 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.domain import events, idempotency, ledger, webhooks
+from registry.domain import events, idempotency, ledger
+from registry.domain.webhooks import outbox
 
 
 def append_events(session: Session) -> None:
@@ -31,7 +32,7 @@ def append_events(session: Session) -> None:
         return
     pending = events.take_pending(session)
     if pending:
-        webhooks.write_outbox(session, ledger.append(session, pending))
+        outbox.write_outbox(session, ledger.append(session, pending))
 
 
 def install() -> None:

@@ -30,7 +30,7 @@ from registry.domain import idempotency, identity, on_commit, webhooks
 from registry.domain import keys as sealed
 from registry.domain.destinations import Reach
 from registry.domain.principal import system
-from registry.domain.webhooks import SecretBox
+from registry.domain.sealing import SecretBox
 from registry.orm import IdempotencyKey, Webhook
 from registry.orm.base import utcnow
 from tests.conftest import ROOT
