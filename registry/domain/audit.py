@@ -27,6 +27,7 @@ from registry.domain.permissions import Action
 from registry.domain.policy import PolicySet
 from registry.domain.principal import Principal, system
 from registry.domain.stages import Stage
+from registry.domain.transitions.states import RequestState
 from registry.orm import (
     Approval,
     AuditChainHead,
@@ -731,7 +732,7 @@ class _Replay:
                         request_id=request_id,
                     )
                 )
-            if state == "applied" and not (trail["applied"] and trail["stage_changed"]):
+            if state == RequestState.APPLIED and not (trail["applied"] and trail["stage_changed"]):
                 missing = (
                     "transition_request.applied"
                     if not trail["applied"]
@@ -745,7 +746,7 @@ class _Replay:
                         request_id=request_id,
                     )
                 )
-            elif state != "applied" and trail["applied"]:
+            elif state != RequestState.APPLIED and trail["applied"]:
                 problems.append(
                     _problem(
                         "request_state_mismatch",

@@ -492,7 +492,7 @@ class _Importer:
         except DomainError as exc:
             self.outcome.held.append(f"{label}; not requested here: {exc.message}")
             return False
-        if filed.state == "applied":
+        if filed.state == transitions.RequestState.APPLIED:
             self.outcome.stages += 1
             self.outcome.notes.append(
                 f"{label}; request {filed.id} applied at once (policy {filed.policy!r} "
