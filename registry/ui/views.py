@@ -25,7 +25,6 @@ from flask import (
 )
 
 from registry import auth, refusals
-from registry.api.audit import export_body
 from registry.api.http import page_tokens, policies
 from registry.domain import (
     audit,
@@ -37,6 +36,7 @@ from registry.domain import (
     versions,
     webhooks,
 )
+from registry.domain.audit.export import export_body
 from registry.domain.errors import DomainError, InvalidArgument, Unauthenticated
 from registry.domain.events import EventType
 from registry.domain.permissions import Action
