@@ -38,9 +38,10 @@ helm: $(BIN)/python ## Put helm in .venv/bin for the chart tests
 test-unit: $(VENV)/.test ## Run the unit tests only (no database)
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
 
-lint: $(VENV)/.test ## ruff lint and format check
+lint: $(VENV)/.test ## ruff lint and format check; the import contracts (pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 fmt: $(VENV)/.test ## Format and autofix with ruff
 	$(BIN)/ruff format .

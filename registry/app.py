@@ -11,7 +11,7 @@ from registry import api, config, database, mlflow, ui
 from registry.api.http import use_json_provider
 from registry.config import secret_keys
 from registry.delivery import outbox
-from registry.domain import artifacts, checkpoints, events, policy_files
+from registry.domain import artifacts, checkpoints, on_commit, policy_files
 from registry.extensions import db, migrate
 from registry.web import (
     auth,
@@ -57,7 +57,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     with app.app_context():
         database.configure_engine(db.engine)
     migrate.init_app(app, db, directory=str(database.migrations_directory()))
-    events.install()
+    on_commit.install()
 
     observability.init_app(app)
     metrics.init_app(app)  # before auth, so refused requests are counted and timed too

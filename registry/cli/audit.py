@@ -223,8 +223,8 @@ def audit_export(
     """Export audit events to a file, in constant memory (a progress bar on a terminal)."""
     from rich.progress import Progress
 
-    from registry.api.audit import CSV_COLUMNS, csv_chunks
     from registry.domain import audit
+    from registry.domain.audit.export import CSV_COLUMNS, csv_chunks
 
     def aware(value: dt.datetime | None) -> dt.datetime | None:
         return value if value is None or value.tzinfo else value.replace(tzinfo=dt.UTC)

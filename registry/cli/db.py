@@ -150,9 +150,9 @@ def bootstrap(settings: dict[str, Any]) -> None:
     import sqlalchemy as sa
     from sqlalchemy.orm import Session
 
-    from registry.domain import events, identity
+    from registry.domain import identity, on_commit
 
-    events.install()
+    on_commit.install()
     engine = sa.create_engine(settings["DATABASE_URL"], poolclass=sa.pool.NullPool)
     try:
         with Session(engine) as session:

@@ -62,11 +62,11 @@ def replace_committed_key(settings: dict[str, Any]) -> None:
     from sqlalchemy.orm import Session
 
     from registry.config import secret_keys
-    from registry.domain import events
+    from registry.domain import events, on_commit
     from registry.domain import keys as sealed
 
     key_file, pending = (Path(p) for p in replacement)
-    events.install()
+    on_commit.install()
     engine = sa.create_engine(settings["DATABASE_URL"], poolclass=sa.pool.NullPool)
     try:
         with Session(engine) as session:

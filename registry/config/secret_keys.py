@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # config imports this module before any of the domain's
-    from registry.domain.webhooks import SecretBox
+    from registry.domain.sealing import SecretBox
 
 # sha256 of the key committed in 544de06 (`git show 544de06:modelgate.secret`, stripped),
 # and of the webhook encryption key derived from it (SecretBox.derive).
@@ -54,7 +54,7 @@ def box_keys(config: Mapping[str, Any]) -> list[str]:
     opens. Sealing uses MODELGATE_WEBHOOK_ENCRYPTION_KEY's first key if set, else the key
     derived from the secret key; the keys derived from the current and previous secret keys
     still open what they sealed, so a rotation never strands a secret."""
-    from registry.domain.webhooks import SecretBox
+    from registry.domain.sealing import SecretBox
 
     keys: list[str] = list(_as_list(config.get("WEBHOOK_ENCRYPTION_KEY")))
     keys.append(SecretBox.derive(config["SECRET_KEY"]))
@@ -63,7 +63,7 @@ def box_keys(config: Mapping[str, Any]) -> list[str]:
 
 
 def box(config: Mapping[str, Any]) -> SecretBox:
-    from registry.domain.webhooks import SecretBox
+    from registry.domain.sealing import SecretBox
 
     return SecretBox(box_keys(config))
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from registry.config import secret_keys
 from registry.delivery.sender import Target
 from registry.domain import webhooks
-from registry.domain.webhooks import SecretBox
+from registry.domain.sealing import SecretBox
 
 if TYPE_CHECKING:  # imported when scraped: importing the outbox must not fix metrics' mode
     from prometheus_client.core import Metric

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 
 from registry.domain import webhooks
 from registry.domain.destinations import Reach
-from registry.domain.webhooks import Claim, Outcome, Result, SecretBox
+from registry.domain.sealing import SecretBox
+from registry.domain.webhooks import Claim, Outcome, Result
 
 log = logging.getLogger("modelgate.webhooks")
 

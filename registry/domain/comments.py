@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session
 from registry.domain import permissions, validation
 from registry.domain.errors import InvalidArgument, NotFound
 from registry.domain.events import EventType, record
+from registry.domain.locking import lock_model, lock_version, lookup_name
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
-from registry.domain.registered_models import lock_model, lookup_name
-from registry.domain.versions import lock_version
 from registry.orm import Comment, ModelVersion, RegisteredModel, TransitionRequest
 from registry.orm.base import utcnow
 

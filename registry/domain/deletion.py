@@ -23,13 +23,12 @@ from sqlalchemy.orm import Session
 from registry.domain import artifacts, permissions, readmodels, transitions, validation
 from registry.domain.errors import Conflict
 from registry.domain.events import EventType, record
+from registry.domain.locking import lock_model, lock_version, touch
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.domain.registered_models import Precondition as ModelPrecondition
-from registry.domain.registered_models import lock_model, touch
 from registry.domain.stages import Stage
 from registry.domain.versions import Precondition as VersionPrecondition
-from registry.domain.versions import lock_version
 from registry.orm import ModelAlias, ModelVersion, RegisteredModel
 from registry.orm.base import utcnow
 

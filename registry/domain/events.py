@@ -1,8 +1,8 @@
 """Domain events: what changed, recorded in the same transaction as the change.
 
 Domain functions call :func:`record`; the events wait on the session until it commits, when
-:mod:`registry.domain.ledger` appends them to the audit chain (and, once webhooks exist, the
-outbox). A rollback discards them with the change, so the ledger never shows what did not
+the hooks of :mod:`registry.domain.on_commit` append them to the audit chain and write the
+webhook outbox. A rollback discards them with the change, so the ledger never shows what did not
 happen and never misses what did. Each event remembers the (nested) transaction it was
 staged in, so rolling back a savepoint discards exactly the events staged inside it.
 """
@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from registry.domain.principal import Principal
@@ -175,17 +174,3 @@ def discard_rolled_back(session: Session, previous_transaction: SessionTransacti
             for staged_in, event in pending
             if not _inside(staged_in, previous_transaction)
         ]
-
-
-def install() -> None:
-    """Hook the ledger into every Session's commit. Safe to call more than once."""
-    from registry.domain import (
-        idempotency,
-        ledger,  # a cycle otherwise: ledger imports this module
-    )
-
-    if not sa.event.contains(Session, "before_commit", idempotency.write_pending):
-        sa.event.listen(Session, "before_commit", idempotency.write_pending)
-    if not sa.event.contains(Session, "before_commit", ledger.append_pending):
-        sa.event.listen(Session, "before_commit", ledger.append_pending)
-        sa.event.listen(Session, "after_soft_rollback", discard_rolled_back)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from registry.domain import idempotency
 from registry.domain.events import EventType, record
 from registry.domain.principal import Principal
-from registry.domain.webhooks import SecretBox
+from registry.domain.sealing import SecretBox
 from registry.orm import IdempotencyKey, Webhook
 
 

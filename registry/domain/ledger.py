@@ -3,8 +3,9 @@
 Each event's hash is SHA-256 over a canonical JSON form of its fields and the previous hash,
 so changing, removing or reordering any event breaks every hash after it. Appends serialise
 on the single chain-head row (``SELECT ... FOR UPDATE``), which keeps ``seq`` gap-free and the
-chain unforked when writers race. The lock is taken at commit time, so it is held only for
-the insert and the commit itself.
+chain unforked when writers race. The lock is taken at commit time (the hook in
+:mod:`registry.domain.on_commit` calls :func:`append`), so it is held only for the insert and
+the commit itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.domain import events, webhooks
+from registry.domain import events
 from registry.orm.audit import AuditChainHead, AuditEvent
 from registry.orm.base import utcnow
 
@@ -70,22 +71,6 @@ def hash_of(row: Any) -> str:
         **{name: getattr(row, name) for name in HASHED_FIELDS},
         **{name: getattr(row, name, None) for name in HASHED_WHEN_PRESENT},
     )
-
-
-def append_pending(session: Session) -> None:
-    """before_commit hook: move the session's staged events onto the chain, and write the
-    webhook deliveries they call for (the outbox) in the same transaction.
-
-    SQLAlchemy fires before_commit for a savepoint's release too. Appending then would put
-    the events staged so far, the outer transaction's included, inside that savepoint's
-    parent, where rolling back an enclosing savepoint would take them away while the changes
-    they record stay: so only the real commit appends.
-    """
-    if session.in_nested_transaction():
-        return
-    pending = events.take_pending(session)
-    if pending:
-        webhooks.write_outbox(session, append(session, pending))
 
 
 def lock_chain(session: Session) -> AuditChainHead:

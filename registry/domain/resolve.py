@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from registry.domain import permissions, readmodels, validation
 from registry.domain.errors import NotFound
+from registry.domain.locking import find_model, lookup_name
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.domain.readmodels import VersionInfo
-from registry.domain.registered_models import find_model, lookup_name
 from registry.domain.uris import ModelRef, parse_model_uri
 
 

@@ -11,29 +11,17 @@ from sqlalchemy.orm import Session
 from registry.domain import artifacts, manifests, permissions, readmodels, tagging, validation
 from registry.domain.errors import InvalidArgument, NotFound
 from registry.domain.events import EventType, record
+from registry.domain.locking import lock_model, lock_version, lookup_name, touch
 from registry.domain.pagination import Page, check_max_results, paginate
 from registry.domain.permissions import Action
 from registry.domain.principal import Principal
 from registry.domain.readmodels import VersionInfo
-from registry.domain.registered_models import UNSET, lock_model, lookup_name, touch
+from registry.domain.registered_models import UNSET
 from registry.domain.stages import Stage
 from registry.orm import ModelVersion, ModelVersionTag, RegisteredModel
 from registry.orm.base import utcnow
 
 Precondition = Callable[[VersionInfo], None] | None
-
-
-def lock_version(session: Session, model: RegisteredModel, version: int) -> ModelVersion:
-    """The version's row, locked; its model must already be locked by the caller."""
-    row = session.execute(
-        sa.select(ModelVersion)
-        .where(ModelVersion.model_id == model.id, ModelVersion.version == version)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"Model version {model.name!r} version {version} not found.")
-    return row
 
 
 def create_version(

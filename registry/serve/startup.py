@@ -17,14 +17,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from registry.domain import artifacts, audit, events, registered_models
+from registry.domain import artifacts, audit, on_commit, registered_models
 from registry.domain.policy import PolicySet
 
 log = logging.getLogger("modelgate.startup")
 
 
 def record_policies(database_url: str, policies: PolicySet) -> None:
-    events.install()
+    on_commit.install()
     engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
     try:
         with Session(engine) as session:
@@ -44,7 +44,7 @@ def upgrade_artifact_store(database_url: str, artifact_root: str) -> None:
     of versions registered from the store before digests existed. Idempotent: a second run
     finds nothing to do. A failure is logged and the service starts anyway: files not yet
     adopted are simply not served until the next start."""
-    events.install()
+    on_commit.install()
     store = artifacts.ArtifactStore(artifact_root)
     engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
     try:

@@ -6,9 +6,9 @@ import datetime as dt
 
 from flask import Response, request, stream_with_context
 
-from registry.api.audit import export_body
 from registry.api.http import page_tokens
 from registry.domain import audit, permissions
+from registry.domain.audit.export import export_body
 from registry.domain.errors import InvalidArgument
 from registry.domain.events import EventType
 from registry.domain.permissions import Action

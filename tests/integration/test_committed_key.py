@@ -27,11 +27,11 @@ from sqlalchemy.orm import Session
 
 from registry import config, database
 from registry.config import secret_keys
-from registry.domain import events, idempotency, identity, webhooks
+from registry.domain import idempotency, identity, on_commit, webhooks
 from registry.domain import keys as sealed
 from registry.domain.destinations import Reach
 from registry.domain.principal import system
-from registry.domain.webhooks import SecretBox
+from registry.domain.sealing import SecretBox
 from registry.orm import IdempotencyKey, Webhook
 from registry.orm.base import utcnow
 from tests.conftest import ROOT
@@ -63,7 +63,7 @@ def seed(workdir: Path, committed: str, receiver_url: str) -> dict[str, str]:
     from alembic import command
 
     command.upgrade(database.alembic_config(url), "head")
-    events.install()
+    on_commit.install()
     old_box = SecretBox(SecretBox.derive(committed))
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
@@ -124,7 +124,7 @@ def crash_after_commit(workdir: Path) -> None:
     """A start that sealed everything under the new key and died before moving it into
     place: the database is sealed under a key that lives only in .secret.next."""
     settings = config.load({}, workdir=workdir)
-    events.install()
+    on_commit.install()
     engine = sa.create_engine(settings["DATABASE_URL"], poolclass=sa.pool.NullPool)
     try:
         with Session(engine) as session:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from registry import config
-from registry.domain import audit, events, policy_files, registered_models, transitions, versions
+from registry.domain import audit, on_commit, policy_files, registered_models, transitions, versions
 from registry.domain.errors import NotFound
 from registry.domain.principal import system
 from registry.orm import AuditEvent, ImportRecord, RegisteredModel
@@ -167,7 +167,7 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
             [MODELGATE, "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True
         )
         assert done.returncode == 0, done.stderr
-        events.install()  # local changes made by the tests are audited like any other
+        on_commit.install()  # local changes made by the tests are audited like any other
         url = config.normalise_database_url(env["MODELGATE_DATABASE_URL"])
         engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         stack.callback(engine.dispose)

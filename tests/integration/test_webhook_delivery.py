@@ -14,6 +14,7 @@ from registry.delivery.sender import Target, deliver
 from registry.domain import webhooks
 from registry.extensions import db
 from registry.orm import WebhookDelivery
+from registry.orm.base import utcnow
 from tests.helpers import Receiver
 
 LOCAL = Target(allow_loopback=True, timeout=5)
@@ -197,7 +198,7 @@ def test_a_claim_is_exclusive_until_its_lease_lapses(app, registry):
         db.session.commit()
         assert first is not None
         assert webhooks.claim(db.session, pending["id"], box) is None  # held
-        lapsed = webhooks.utcnow() + webhooks.LEASE + dt.timedelta(seconds=1)
+        lapsed = utcnow() + webhooks.LEASE + dt.timedelta(seconds=1)
         again = webhooks.claim(db.session, pending["id"], box, now=lapsed)
         assert again is not None
         assert again.message_id == first.message_id
@@ -213,7 +214,7 @@ def test_the_sweep_finds_what_was_never_sent_and_what_is_due(app, registry):
         assert webhooks.due(db.session, redispatch_after=60) == []
         # ... unless no sender took it within the redispatch time (Redis was down, the
         # process died before sending).
-        later = webhooks.utcnow() + dt.timedelta(seconds=61)
+        later = utcnow() + dt.timedelta(seconds=61)
         assert webhooks.due(db.session, later, redispatch_after=60) == [pending["id"]]
         # Handed out again now, so a second sweep right after does not repeat it.
         assert webhooks.due(db.session, later, redispatch_after=60) == []

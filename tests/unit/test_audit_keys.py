@@ -12,6 +12,7 @@ from joserfc.jwk import OKPKey
 
 from registry import config
 from registry.domain import checkpoints
+from registry.orm.base import utcnow
 from registry.serve.startup import warn_without_checkpoint_key
 
 SERVER = {"MODELGATE_DATABASE_URL": "postgresql://h/db", "MODELGATE_SECRET_KEY": "k"}
@@ -90,7 +91,7 @@ def test_key_ids_are_rfc7638_thumbprints_and_public_keys_read_as_pem_or_jwks():
 
 def test_a_signature_binds_every_field_and_the_statement_type():
     keyring = checkpoints.Keyring.build(checkpoints.new_private_pem())
-    signed = checkpoints.sign(keyring, 7, "a" * 64, checkpoints.utcnow())
+    signed = checkpoints.sign(keyring, 7, "a" * 64, utcnow())
     assert checkpoints.signature_problem(signed, keyring.public) is None
     for change in ({"seq": 8}, {"hash": "b" * 64}, {"at": "2020-01-01T00:00:00.000000Z"}):
         altered = checkpoints.parse({**signed.as_dict(), **change})

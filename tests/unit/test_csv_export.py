@@ -1,6 +1,6 @@
 import pytest
 
-from registry.api.audit import spreadsheet_safe
+from registry.domain.audit.export import spreadsheet_safe
 
 
 @pytest.mark.parametrize("start", ["=", "+", "-", "@", "\t", "\r"])

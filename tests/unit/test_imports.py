@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from registry.domain.errors import InvalidArgument
-from registry.domain.imports import SourceModel, SourceVersion, _merge, check_model
+from registry.domain.imports import SourceModel, SourceVersion, check_model
+from registry.domain.imports.sync import _merge
 from registry.importing.mlflow_source import SourceError, glob_to_filter, normalise_url
 
 

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from registry import config, schemas
 from registry.config import secret_keys
 from registry.domain import idempotency
-from registry.domain.webhooks import SecretBox
+from registry.domain.sealing import SecretBox
 from tests.conftest import ROOT
 
 

@@ -5,6 +5,7 @@ import secrets
 import pytest
 
 from registry.domain import identity
+from registry.domain.errors import InvalidArgument
 
 
 def test_a_generated_token_keeps_mgt_and_four_characters():
@@ -36,5 +37,5 @@ def test_owners_are_people(owner, ok):
     if ok:
         assert identity.check_person(owner) == owner
     else:
-        with pytest.raises(identity.InvalidArgument):
+        with pytest.raises(InvalidArgument):
             identity.check_person(owner)

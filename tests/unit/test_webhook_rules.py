@@ -11,13 +11,14 @@ import standardwebhooks
 from registry.delivery.sender import Target, _retry_after
 from registry.domain import webhooks
 from registry.domain.destinations import Reach
-from registry.domain.webhooks import SecretBox
+from registry.domain.sealing import SecretBox
+from registry.domain.webhooks.signing import _key_bytes
 
 
 def test_secrets_have_the_standard_webhooks_form():
     secret = webhooks.new_secret()
     assert secret.startswith("whsec_")
-    assert len(webhooks._key_bytes(secret)) == 32
+    assert len(_key_bytes(secret)) == 32
     assert secret != webhooks.new_secret()
 
 

@@ -12,9 +12,11 @@ import pytest
 import sqlalchemy as sa
 
 from registry.domain import audit
+from registry.domain.ledger import format_time
 from registry.domain.principal import system
 from registry.extensions import db
 from registry.orm import AuditEvent
+from registry.orm.base import utcnow
 from tests.conftest import DEFAULT_POLICIES
 from tests.helpers import error_code
 from tests.integration.api.test_permission_matrix import SAMPLES, build_world, operations
@@ -175,10 +177,10 @@ def test_filters_and_pages(history):
 def test_time_range(app, history):
     rows = ledger(app)
     middle = rows[len(rows) // 2]
-    moment = audit.ledger.format_time(middle.at)
+    moment = format_time(middle.at)
     since = history.get(f"/api/v1/audit?since={moment}&max_results=1000").get_json()["events"]
     assert since[0]["seq"] <= middle.seq
-    assert all(e["at"] >= audit.ledger.format_time(middle.at) for e in since)
+    assert all(e["at"] >= format_time(middle.at) for e in since)
     until = history.get(f"/api/v1/audit?until={moment}&max_results=1000").get_json()["events"]
     assert all(e["seq"] < since[0]["seq"] or e["at"] < since[0]["at"] for e in until)
     assert len(since) + len(until) == len(rows)
@@ -252,7 +254,7 @@ def test_export_of_100k_events_runs_in_constant_memory(app, registry):
         rows = [
             {
                 "seq": n,
-                "at": audit.utcnow(),
+                "at": utcnow(),
                 "actor": "user:bulk",
                 "actor_kind": "user",
                 "event": "model.tag_set",
@@ -396,7 +398,7 @@ def test_stage_history_at_a_moment(app, client, registry, use_policies, as_role)
     carol.post(f"/api/v1/transition-requests/{retire['id']}/approve", {}, expect=200)
     registry.patch("/api/v1/models/fraud", {"new_name": "fraud-v2"})
 
-    moment = audit.ledger.format_time(after_first)
+    moment = format_time(after_first)
     then = registry.get(f"/api/v1/models/fraud-v2/stage-history?at={moment}").get_json()
     [holder] = then["stages"]["Production"]
     assert holder["version"] == 1
@@ -404,7 +406,7 @@ def test_stage_history_at_a_moment(app, client, registry, use_policies, as_role)
     assert holder["requested_by"] == "service:alice"
     assert sorted(holder["approved_by"]) == ["service:carol", "service:erin"]
     assert then["stages"]["Staging"][0]["version"] == 2
-    later = audit.ledger.format_time(after_second)
+    later = format_time(after_second)
     then = registry.get(f"/api/v1/models/fraud-v2/stage-history?at={later}").get_json()
     assert [h["version"] for h in then["stages"]["Production"]] == [2]
     assert then["stages"]["Staging"] == []
@@ -533,7 +535,7 @@ def test_verify_finds_an_approval_written_behind_the_ledgers_back(
         "INSERT INTO approvals (request_id, by, person, at) "
         "VALUES (:id, 'user:mallory', 'user:mallory', :at)",
         id=request["id"],
-        at=audit.utcnow(),
+        at=utcnow(),
     )
     result = history.get("/api/v1/audit/verify").get_json()
     assert result["ok"] is False

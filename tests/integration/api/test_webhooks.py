@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
@@ -11,7 +12,8 @@ from registry.delivery import outbox
 from registry.domain import registered_models, webhooks
 from registry.domain.principal import system
 from registry.extensions import db
-from registry.orm import AuditEvent, WebhookDelivery
+from registry.orm import AuditEvent, Webhook, WebhookDelivery
+from registry.orm.base import utcnow
 from tests.conftest import DEFAULT_POLICIES
 from tests.helpers import error_code
 
@@ -225,10 +227,10 @@ def test_rotation_signs_with_both_secrets_until_the_overlap_ends(app, registry):
     assert rotated["previous_secret_expires_at"]
     box = outbox.runtime(app).box
     with app.app_context():
-        row = db.session.get(webhooks.Webhook, hook["id"])
-        now = webhooks.utcnow()
+        row = db.session.get(Webhook, hook["id"])
+        now = utcnow()
         assert webhooks.signing_secrets(row, box, now) == [rotated["secret"], hook["secret"]]
-        later = row.previous_expires_at + webhooks.dt.timedelta(seconds=1)
+        later = row.previous_expires_at + dt.timedelta(seconds=1)
         assert webhooks.signing_secrets(row, box, later) == [rotated["secret"]]
     immediate = registry.post(
         f"/api/v1/webhooks/{hook['id']}/rotate-secret", {"overlap_seconds": 0}, expect=200

@@ -1,15 +1,8 @@
-"""Governance policies as data, and the pure checks that evaluate them.
+"""Governance policies as data: policies, alias rules, token rules and the set in force.
 
-A policy governs transitions into one stage (optionally only from some stages) for the
-models whose names match its glob; when several match, the most specific glob wins, and on a
-tie a policy naming the stage it moves from beats one that does not. It says how many
-distinct approvers are needed and who may approve, whether the requester may count, which
-gates a version must pass
-(checked when the request is made and again when it is applied), which freeze windows block
-changes, how long a request may wait, and whether the stage holds one version at most.
-
-Gate kinds are a small table from name to pure function (``GATES``); adding a kind means
-adding a function there and a property to the policy schema.
+A policy says how many distinct approvers are needed and who may approve, whether the
+requester may count, which gates a version must pass, which freeze windows block changes,
+how long a request may wait, and whether the stage holds one version at most.
 """
 
 from __future__ import annotations
@@ -24,9 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from registry.domain import globs
-from registry.domain.principal import Principal, Role
+from registry.domain.principal import Role
 from registry.domain.stages import Stage
-from registry.domain.validation import source_scheme
 
 Check = dict[str, Any]  # one failed check: {"check": kind, "message": ..., details...}
 
@@ -46,9 +38,6 @@ _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks
 
 class PolicyError(ValueError):
     """A policy file is invalid; the message names the file and the line."""
-
-
-# --------------------------------------------------------------------------- parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,199 +277,6 @@ class PolicySet:
         for name, data in sorted(contents):
             h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
         return h.hexdigest()
-
-
-# --------------------------------------------------------------------------- facts & gates
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What the gates look at: the version as it is now."""
-
-    model: str
-    version: int
-    tags: Mapping[str, str]
-    description: str | None
-    source: str
-    digest: str | None = None
-
-
-def _required_tags(policy: Policy, facts: Facts) -> list[Check]:
-    failed = []
-    for key, allowed in policy.required_tags.items():
-        value = facts.tags.get(key)
-        if value is None:
-            failed.append(
-                {
-                    "check": "required_tag",
-                    "key": key,
-                    "allowed": list(allowed or []),
-                    "actual": None,
-                    "message": f"The version needs the tag {key!r}.",
-                }
-            )
-        elif allowed is not None and value not in allowed:
-            failed.append(
-                {
-                    "check": "required_tag",
-                    "key": key,
-                    "allowed": list(allowed),
-                    "actual": value,
-                    "message": f"Tag {key!r} is {value!r}; allowed: "
-                    f"{', '.join(repr(a) for a in allowed)}.",
-                }
-            )
-    return failed
-
-
-def _description(policy: Policy, facts: Facts) -> list[Check]:
-    if policy.require_description and not (facts.description or "").strip():
-        return [{"check": "required_description", "message": "The version needs a description."}]
-    return []
-
-
-def _metrics(policy: Policy, facts: Facts) -> list[Check]:
-    failed = []
-    for gate in policy.metrics:
-        raw = facts.tags.get(gate.key)
-        base = {"check": "metric", "expression": gate.expression, "key": gate.key, "actual": raw}
-        if raw is None:
-            failed.append(
-                {
-                    **base,
-                    "message": f"The version has no tag {gate.key!r} to check "
-                    f"{gate.expression!r} against.",
-                }
-            )
-            continue
-        try:
-            value = float(raw)
-        except ValueError:
-            failed.append({**base, "message": f"Tag {gate.key!r} is {raw!r}, not a number."})
-            continue
-        if not gate.holds(value):
-            failed.append(
-                {**base, "message": f"{gate.key} is {raw}; the policy needs {gate.expression}."}
-            )
-    return failed
-
-
-def _source_scheme(policy: Policy, facts: Facts) -> list[Check]:
-    if policy.source_schemes is None:
-        return []
-    scheme = source_scheme(facts.source)
-    if scheme in policy.source_schemes:
-        return []
-    return [
-        {
-            "check": "source_scheme",
-            "actual": scheme,
-            "allowed": sorted(policy.source_schemes),
-            "message": f"Sources with scheme {scheme!r} may not enter {policy.stage.value}; "
-            f"allowed: {', '.join(sorted(policy.source_schemes))}.",
-        }
-    ]
-
-
-def _digest(policy: Policy, facts: Facts) -> list[Check]:
-    if not policy.require_digest or facts.digest is not None:
-        return []
-    return [
-        {
-            "check": "digest",
-            "message": f"Versions entering {policy.stage.value} need a digest of their files: "
-            "register them from Modelgate's artifact store, or give the digest "
-            "(sha256:<hex>, as model-signing computes it) when registering.",
-        }
-    ]
-
-
-GATES: dict[str, Callable[[Policy, Facts], list[Check]]] = {
-    "required_tags": _required_tags,
-    "require_description": _description,
-    "metrics": _metrics,
-    "source_schemes": _source_scheme,
-    "require_digest": _digest,
-}
-
-
-def check_gates(policy: Policy, facts: Facts) -> list[Check]:
-    """Every gate the version fails, in a stable order."""
-    failed: list[Check] = []
-    for gate in GATES.values():
-        failed.extend(gate(policy, facts))
-    for item in failed:
-        item["policy"] = policy.name
-    return failed
-
-
-def check_freeze(
-    policy: Policy, now: dt.datetime, overridden: frozenset[str] = frozenset()
-) -> list[Check]:
-    """Every freeze window open now, except those an admin broke the glass on."""
-    return [
-        {
-            "check": "freeze",
-            "window": window.name,
-            "when": window.describe(),
-            "policy": policy.name,
-            "message": f"Transitions into {policy.stage.value} are frozen ({window.name}: "
-            f"{window.describe()}); an admin may override with break_glass.",
-        }
-        for window in policy.freeze
-        if window.active(now) and window.name not in overridden
-    ]
-
-
-def no_policy(model: str, from_stage: Stage, to_stage: Stage) -> Check:
-    return {
-        "check": "no_policy",
-        "from_stage": from_stage.value,
-        "to_stage": to_stage.value,
-        "message": f"No policy governs moving {model!r} from {from_stage.value} to "
-        f"{to_stage.value}, so it is not allowed.",
-    }
-
-
-def may_move_alias(principal: Principal, rule: AliasRule, model: str) -> bool:
-    if rule.free or rule.roles is None:
-        return True
-    return any(
-        g.role in rule.roles and globs.matches(g.model_pattern, model) for g in principal.grants
-    )
-
-
-def is_eligible_approver(
-    principal: Principal, policy: Policy, model: str, from_stage: Stage
-) -> bool:
-    """May ``principal`` approve moving ``model`` from ``from_stage`` under ``policy``?
-
-    Only grants of a role the policy lists, on this model, count. A grant narrowed to some
-    stages (an approver for Staging only, say) counts for the moves governed by one of them:
-    any move into or out of Production is Production's (so a Staging approver can neither
-    promote a version into Production nor take one out of it), any other move touching
-    Staging is Staging's, and the rest (None to Archived) belong to their target stage.
-    This is Databricks' split between managing Staging and managing Production versions.
-    """
-    touched = {from_stage, policy.stage}
-    if Stage.PRODUCTION in touched:
-        governed = Stage.PRODUCTION
-    elif Stage.STAGING in touched:
-        governed = Stage.STAGING
-    else:
-        governed = policy.stage
-    for grant in principal.grants:
-        if grant.role not in policy.approver_roles:
-            continue
-        if not globs.matches(grant.model_pattern, model):
-            continue
-        if grant.stages is not None and governed not in grant.stages:
-            continue
-        return True
-    return False
-
-
-# --------------------------------------------------------------------------- parsing helpers
 
 
 def parse_duration(value: object) -> dt.timedelta:
